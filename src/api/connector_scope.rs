@@ -1,0 +1,254 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Conditions, SecretKeyReference, conditions_schema};
+
+/// One scoped evidence source.
+///
+/// The scope is never broader than needed: a namespace and label selector, an
+/// Argo CD application, a Prometheus URL with allowlisted named queries.
+/// Credentials are referenced (`serviceAccountName`, `secretRef`), never inline.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "releasepassport.io",
+    version = "v1alpha1",
+    kind = "ConnectorScope",
+    namespaced,
+    status = "ConnectorScopeStatus",
+    shortname = "cscope",
+    category = "releasepassport",
+    doc = "ConnectorScope declares one scoped evidence source and reports its health.",
+    printcolumn(name = "Connector", type_ = "string", json_path = ".spec.connector"),
+    printcolumn(name = "Health", type_ = "string", json_path = ".status.health"),
+    printcolumn(
+        name = "Last-Observed",
+        type_ = "date",
+        json_path = ".status.lastObservedAt"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new("self.connector != 'kubernetes' || has(self.kubernetes)").message("connector kubernetes needs the `kubernetes` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'kubernetes' || has(self.serviceAccountName)").message("connector kubernetes reads as a ServiceAccount of this namespace: set serviceAccountName"))]
+#[x_kube(validation = Rule::new("self.connector != 'argocd' || has(self.argocd)").message("connector argocd needs the `argocd` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'prometheus' || has(self.prometheus)").message("connector prometheus needs the `prometheus` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'http' || has(self.http)").message("connector http needs the `http` scope"))]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorScopeSpec {
+    /// Which connector reads this scope.
+    pub connector: ConnectorKind,
+    /// Kubernetes workloads to read, in this ConnectorScope's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesScope>,
+    /// The Argo CD Application to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<ArgoCdScope>,
+    /// The Prometheus server and the only queries that may be run against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusScope>,
+    /// A custom endpoint answering the connector evidence shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpScope>,
+    /// Provider-side identifiers for SaaS connectors (project, service, ...).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ids: std::collections::BTreeMap<String, String>,
+    /// ServiceAccount of this namespace that evidence is read as (kubernetes
+    /// connector). Its Role decides what the connector can see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub service_account_name: Option<String>,
+    /// Secret key holding a token for the source (bearer token). Never inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyReference>,
+    /// Evidence older than this many seconds is stale. Defaults to 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_age_seconds: Option<i64>,
+}
+
+/// Evidence sources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorKind {
+    /// Workload readiness, replicas, restarts and rollout condition, read as a ServiceAccount.
+    Kubernetes,
+    /// Argo CD Application sync, health, revision and history.
+    Argocd,
+    /// Allowlisted Prometheus instant queries.
+    Prometheus,
+    /// A custom endpoint answering the connector evidence shape.
+    Http,
+    /// Evidence pushed by CI (the `gate` command or `spec.evidence` of a ReleaseGate).
+    Ingest,
+    /// PagerDuty incidents (not implemented: reported as such in status).
+    Pagerduty,
+    /// Jira change approvals (not implemented: reported as such in status).
+    Jira,
+    /// Sentry errors (not implemented: reported as such in status).
+    Sentry,
+}
+
+impl ConnectorKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorKind::Kubernetes => "kubernetes",
+            ConnectorKind::Argocd => "argocd",
+            ConnectorKind::Prometheus => "prometheus",
+            ConnectorKind::Http => "http",
+            ConnectorKind::Ingest => "ingest",
+            ConnectorKind::Pagerduty => "pagerduty",
+            ConnectorKind::Jira => "jira",
+            ConnectorKind::Sentry => "sentry",
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Kubernetes workloads, always in the ConnectorScope's own namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesScope {
+    /// Workloads selected by label (Deployments and StatefulSets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// Workloads named explicitly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<WorkloadReference>,
+}
+
+/// A workload by kind and name.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadReference {
+    /// API version, e.g. `apps/v1` or `argoproj.io/v1alpha1`. Defaults to `apps/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Kind, e.g. `Deployment`, `StatefulSet`, `Rollout`.
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    /// Name, in the same namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// An Argo CD Application.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ArgoCdScope {
+    /// Application name.
+    #[schemars(length(min = 1, max = 253))]
+    pub application: String,
+    /// Namespace of the Application resource. Defaults to `argocd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Optional Argo CD API base URL; with `secretRef` it is read through the API instead of the resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+}
+
+/// A Prometheus server and its allowlisted queries.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusScope {
+    /// Base URL, e.g. `http://prometheus.monitoring:9090`. Credentials in the URL are refused.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must start with http:// or https://"))]
+    #[x_kube(validation = Rule::new("!self.matches('^https?://[^/]*@')").message("url must not carry credentials; use secretRef"))]
+    pub url: String,
+    /// Named instant queries: the only queries this scope can run. Each answer becomes a fact of that name.
+    #[schemars(length(min = 1, max = 50))]
+    pub queries: Vec<NamedQuery>,
+}
+
+/// A named PromQL instant query.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedQuery {
+    /// Fact name the result is published under, e.g. `error_rate`.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// PromQL expression evaluated as an instant query; it must return one sample.
+    #[schemars(length(min = 1, max = 4096))]
+    pub query: String,
+    /// Unit appended to the value, e.g. `%` or `ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// A custom evidence endpoint.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpScope {
+    /// URL answering the connector evidence shape on GET.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must start with http:// or https://"))]
+    #[x_kube(validation = Rule::new("!self.matches('^https?://[^/]*@')").message("url must not carry credentials; use secretRef"))]
+    pub url: String,
+}
+
+/// Health of a ConnectorScope's source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum ConnectorHealth {
+    /// Evidence is being read and is fresh.
+    Healthy,
+    /// The last evidence is older than maxAgeSeconds.
+    Stale,
+    /// A credential (Secret or ServiceAccount) is missing.
+    CredentialRequired,
+    /// The source refused access to the configured identity.
+    Forbidden,
+    /// The source could not be reached.
+    Unreachable,
+    /// The scope is invalid or names an unimplemented connector.
+    Invalid,
+}
+
+impl ConnectorHealth {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorHealth::Healthy => "Healthy",
+            ConnectorHealth::Stale => "Stale",
+            ConnectorHealth::CredentialRequired => "CredentialRequired",
+            ConnectorHealth::Forbidden => "Forbidden",
+            ConnectorHealth::Unreachable => "Unreachable",
+            ConnectorHealth::Invalid => "Invalid",
+        }
+    }
+}
+
+/// Observed state of a ConnectorScope.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorScopeStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Healthy, Stale, CredentialRequired, Forbidden, Unreachable or Invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<ConnectorHealth>,
+    /// When evidence was last read successfully.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_observed_at: Option<jiff::Timestamp>,
+    /// Human explanation of the health (never a credential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Standard conditions: `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Conditions,
+}

@@ -1,0 +1,225 @@
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Conditions, Decision, EvidenceDocument, LocalObjectReference, Mode, conditions_schema,
+};
+
+/// The gate for one service in one environment.
+///
+/// Typically long-lived (e.g. `payment-api-production`): CI updates `release`
+/// and `artifact` for each new release, and every evaluation writes a new
+/// Passport, so the history stays.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "releasepassport.io",
+    version = "v1alpha1",
+    kind = "ReleaseGate",
+    namespaced,
+    status = "ReleaseGateStatus",
+    shortname = "rg",
+    category = "releasepassport",
+    doc = "ReleaseGate asks for a decision on one release of one service in one environment.",
+    printcolumn(name = "Service", type_ = "string", json_path = ".spec.service"),
+    printcolumn(name = "Release", type_ = "string", json_path = ".spec.release"),
+    printcolumn(name = "Env", type_ = "string", json_path = ".spec.environment"),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(name = "Decision", type_ = "string", json_path = ".status.decision"),
+    printcolumn(
+        name = "Passport",
+        type_ = "string",
+        json_path = ".status.passportName"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseGateSpec {
+    /// Service being released, e.g. `payment-api`.
+    #[schemars(length(min = 1, max = 253))]
+    pub service: String,
+    /// Release identifier, e.g. `v2.18.4`.
+    #[schemars(length(min = 1, max = 253))]
+    pub release: String,
+    /// Target environment, e.g. `production`.
+    #[schemars(length(min = 1, max = 63))]
+    pub environment: String,
+    /// `shadow` records decisions without blocking; `enforce` blocks promotions the decision does not allow.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The Policy (same namespace) the release is evaluated against.
+    pub policy_ref: LocalObjectReference,
+    /// ConnectorScopes (same namespace) that supply evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub connector_scopes: Vec<LocalObjectReference>,
+    /// The artifact being promoted.
+    pub artifact: Artifact,
+    /// The previous good release, for rollback readiness and incident rollbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
+    /// The workload the admission webhook guards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// Human approvals (e.g. a change ticket).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub approvals: Vec<Approval>,
+    /// Temporary exceptions to single rules. Expired waivers do not count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub waivers: Vec<Waiver>,
+    /// Post-deploy watch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<Watch>,
+    /// Evidence pushed by CI (connector `ingest`), in the connector evidence shape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub evidence: Vec<EvidenceDocument>,
+}
+
+/// The artifact being promoted.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// Image reference pinned by digest, e.g. `registry.example.com/payment-api@sha256:<64 hex>`.
+    #[x_kube(validation = Rule::new("self.matches('^[^\\\\s@]+@sha256:[a-f0-9]{64}$')").message("artifact.image must be pinned by digest, e.g. registry.example.com/payment-api@sha256:<64 lowercase hex characters>").reason(Reason::FieldValueInvalid))]
+    #[schemars(length(max = 1024))]
+    pub image: String,
+    /// Source commit SHA the image was built from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub source_sha: Option<String>,
+    /// The CI run that built the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_run: Option<BuildRun>,
+    /// Commit timestamp, for lead-time metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_timestamp: Option<jiff::Timestamp>,
+}
+
+/// A CI run.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildRun {
+    /// CI provider, e.g. `github-actions`, `gitlab-ci`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Run identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Link to the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// The previous good release.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollback {
+    /// Release identifier of the previous good release, e.g. `v2.17.9`.
+    #[schemars(length(min = 1, max = 253))]
+    pub release: String,
+    /// Its image, pinned by digest. A change back to this image is always admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[^\\\\s@]+@sha256:[a-f0-9]{64}$')").message("rollback.image must be pinned by digest (image@sha256:<64 lowercase hex characters>)").reason(Reason::FieldValueInvalid))]
+    #[schemars(length(max = 1024))]
+    pub image: Option<String>,
+}
+
+/// The workload guarded by the admission webhook.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// API version, e.g. `apps/v1` or `argoproj.io/v1alpha1`. Defaults to `apps/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// `Deployment`, `StatefulSet`, `DaemonSet` or `Rollout`.
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    /// Name, in the same namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// A human approval.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    /// Who approved.
+    #[schemars(length(min = 1, max = 253))]
+    pub actor: String,
+    /// Reference such as a change ticket, e.g. `CHG-1042`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// When the approval was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<jiff::Timestamp>,
+}
+
+/// A temporary exception to one rule.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Waiver {
+    /// Id of the waived rule.
+    #[schemars(length(min = 1, max = 63))]
+    pub rule_id: String,
+    /// Why the rule is waived.
+    #[schemars(length(min = 1, max = 1024))]
+    pub reason: String,
+    /// Who granted the waiver.
+    #[schemars(length(min = 1, max = 253))]
+    pub actor: String,
+    /// When the waiver stops counting. Waivers are always temporary.
+    pub expires_at: jiff::Timestamp,
+}
+
+/// Post-deploy watch settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Watch {
+    /// Length of the watch window after promotion, in seconds. Defaults to the Policy's postDeploy window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub window_seconds: Option<i64>,
+}
+
+/// Observed state of a ReleaseGate.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseGateStatus {
+    /// The generation of the spec this status describes. Consumers (Argo CD
+    /// health checks) must treat the decision as pending while it is behind
+    /// `metadata.generation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Latest decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// Latest confidence, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<u8>,
+    /// Name of the latest Passport.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passport_name: Option<String>,
+    /// When the latest evaluation ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluated_at: Option<jiff::Timestamp>,
+    /// When the gate will be evaluated again (before evidence goes stale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_evaluation_at: Option<jiff::Timestamp>,
+    /// Ids of the rules that did not pass, for display and health checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing_checks: Vec<String>,
+    /// Next actions of the latest decision.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_actions: Vec<String>,
+    /// Standard conditions: `Ready`, `EvidenceComplete`, `Promotable`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Conditions,
+}

@@ -1,0 +1,6 @@
+//! Release Passport: decide from evidence whether a release may be promoted,
+//! and record the decision as a signed Passport.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
