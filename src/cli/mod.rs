@@ -1,6 +1,12 @@
 //! The `releasepassport` command line.
 
 mod crds;
+mod evaluate;
+pub mod exit;
+mod export;
+mod input;
+mod keygen;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -9,7 +15,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "releasepassport", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/"
+    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -20,11 +26,23 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions as YAML.
     Crds(crds::CrdsArgs),
+    /// Evaluate a release offline (policy + release + evidence files) and write a signed passport.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Verify a passport's signature against a public key, offline.
+    Verify(verify::VerifyArgs),
+    /// Export a passport as JSON, Markdown, CSV or an audit bundle (redacted).
+    Export(export::ExportArgs),
+    /// Generate an ed25519 key pair for signing passports.
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Runs the command line and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Crds(args) => crds::run(&args),
+        Command::Evaluate(args) => evaluate::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Keygen(args) => keygen::run(&args),
     }
 }

@@ -1,0 +1,356 @@
+//! Redaction: the one pass every evidence value, message and export goes
+//! through before it is signed, stored, shown or exported.
+//!
+//! Two kinds of secrets are recognised:
+//! - by *shape*, wherever they appear in text: bearer/basic credentials,
+//!   JWTs, credentials in URLs, PEM private keys, cloud and SaaS access keys
+//!   and tokens, `password=...`-style assignments;
+//! - by *name*: the value of a field (or fact) called `password`, `token`,
+//!   `secret`, `apiKey`, `authorization`, ... is replaced whatever it looks like.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+
+use crate::api::PassportSpec;
+
+/// What a secret is replaced with.
+pub const REDACTED: &str = "[redacted]";
+
+/// Names of fields whose values are secrets, compared after lowercasing and
+/// removing `-`, `_`, `.` and spaces.
+const SENSITIVE_NAME_PARTS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "accountkey",
+    "privatekey",
+    "signingkey",
+    "authorization",
+    "credential",
+    "cookie",
+    "sessionid",
+    "bearer",
+    "sastoken",
+    "connectionstring",
+    "dsn",
+];
+
+/// Whether a field or fact name holds a secret (`password`, `db_password`,
+/// `apiKey`, `X-Api-Key`, `authorization`, `client_secret`, ...).
+pub fn is_sensitive_key(name: &str) -> bool {
+    let normalised: String = name
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect();
+    normalised == "pwd"
+        || normalised == "auth"
+        || SENSITIVE_NAME_PARTS.iter().any(|p| normalised.contains(p))
+}
+
+/// (pattern, replacement). Order matters: whole blocks first, then
+/// credentials with a scheme, then assignments, then bare token shapes.
+const RULES: &[(&str, &str)] = &[
+    // PEM private keys (also with escaped newlines, or cut off).
+    (
+        r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
+        REDACTED,
+    ),
+    // user:password@ in URLs (any scheme).
+    (
+        r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@]*@",
+        "${1}[redacted]@",
+    ),
+    // Credentials in query strings.
+    (
+        r"(?i)([?&;](?:access_token|token|api_?key|key|sig|signature|password|secret|client_secret|auth|code)=)[^&#\s]+",
+        "${1}[redacted]",
+    ),
+    // Authorization schemes.
+    (
+        r"(?i)\b(bearer|basic|token|digest|negotiate|apikey|sso-key)(\s+|\s*=\s*)[A-Za-z0-9._~+/=:\-]{6,}",
+        "${1} [redacted]",
+    ),
+    // Command-line flags.
+    (
+        r"(?i)(--?(?:password|passwd|pass|token|secret|api-key|apikey|access-key|secret-key|client-secret|auth)(?:=|\s+))[^\s]+",
+        "${1}[redacted]",
+    ),
+    // Assignments: password=..., "apiKey": "...", AWS_SECRET_ACCESS_KEY: ...
+    (
+        r#"(?i)(["']?[a-z0-9_.\-]*(?:password|passwd|passphrase|pwd|secret|token|api[ _\-]?key|access[ _\-]?key|account[ _\-]?key|private[ _\-]?key|authorization|credentials?|session[ _\-]?id|cookie|auth)[a-z0-9_.\-]*["']?\s*[:=]\s*)(?:"[^"]*"|'[^']*'|[^\s,;&"'}\]]+)"#,
+        "${1}[redacted]",
+    ),
+    // JSON Web Tokens.
+    (
+        r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*",
+        REDACTED,
+    ),
+    // AWS access key ids.
+    (
+        r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
+        REDACTED,
+    ),
+    // Google API keys and OAuth access tokens.
+    (r"\bAIza[0-9A-Za-z_\-]{35}", REDACTED),
+    (r"\bya29\.[0-9A-Za-z_\-]{10,}", REDACTED),
+    // Prefixed SaaS tokens: GitHub, GitLab, Slack, npm, PyPI, Docker Hub,
+    // Hugging Face, Vault, Shopify, DigitalOcean, Linear, New Relic, Postman,
+    // Grafana, Atlassian, Square, Stripe, OpenAI-style keys, Mailgun.
+    (
+        r"\b(?:gh[pousr]_|github_pat_|glpat-|glsa_|glc_|gldt-|xox[abposre]-|xapp-|npm_|pypi-|dckr_pat_|hf_|hvs\.|hvb\.|shpat_|shpss_|shpca_|dop_v1_|doo_v1_|lin_api_|NRAK-|PMAK-|ATATT|sq0atp-|sq0csp-|sk_live_|sk_test_|rk_live_|rk_test_|pk_live_|whsec_|sk-|key-)[A-Za-z0-9_=\-.]{16,}",
+        REDACTED,
+    ),
+    // SendGrid keys.
+    (r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}", REDACTED),
+    // Slack and Discord webhooks.
+    (
+        r"(?i)https://(?:hooks\.slack\.com/services|discord(?:app)?\.com/api/webhooks)/[A-Za-z0-9/_\-]+",
+        REDACTED,
+    ),
+    // Azure connection strings.
+    (
+        r"(?i)((?:AccountKey|SharedAccessKey|SharedAccessSignature)=)[^;\s]+",
+        "${1}[redacted]",
+    ),
+];
+
+struct Redactor {
+    any: RegexSet,
+    rules: Vec<(Regex, &'static str)>,
+}
+
+static REDACTOR: LazyLock<Redactor> = LazyLock::new(|| {
+    let patterns: Vec<&str> = RULES.iter().map(|(p, _)| *p).collect();
+    Redactor {
+        // The patterns are constants covered by tests; an invalid one is a
+        // programming error caught by every test run.
+        any: RegexSet::new(&patterns).unwrap_or_else(|e| panic!("redaction pattern: {e}")),
+        rules: RULES
+            .iter()
+            .map(|(p, r)| {
+                (
+                    Regex::new(p).unwrap_or_else(|e| panic!("redaction pattern: {e}")),
+                    *r,
+                )
+            })
+            .collect(),
+    }
+});
+
+/// Replaces every secret-shaped part of a text with `[redacted]`.
+pub fn redact_str(text: &str) -> Cow<'_, str> {
+    let r = &*REDACTOR;
+    let matched = r.any.matches(text);
+    if !matched.matched_any() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = Cow::Borrowed(text);
+    for (i, (re, replacement)) in r.rules.iter().enumerate() {
+        // A later rule may match text an earlier replacement created
+        // (never a secret), so test each rule on the current text.
+        if !matched.matched(i) && !re.is_match(&out) {
+            continue;
+        }
+        if let Cow::Owned(s) = re.replace_all(&out, *replacement) {
+            out = Cow::Owned(s);
+        }
+    }
+    out
+}
+
+/// Redacts a string in place; returns whether it changed.
+pub fn redact_string(s: &mut String) -> bool {
+    match redact_str(s) {
+        Cow::Borrowed(_) => false,
+        Cow::Owned(new) => {
+            *s = new;
+            true
+        }
+    }
+}
+
+fn redact_opt(s: &mut Option<String>) {
+    if let Some(s) = s {
+        redact_string(s);
+    }
+}
+
+fn redact_map(map: &mut BTreeMap<String, String>) {
+    let needs_rebuild = map.keys().any(|k| matches!(redact_str(k), Cow::Owned(_)));
+    if needs_rebuild {
+        let old = std::mem::take(map);
+        for (k, v) in old {
+            map.insert(redact_str(&k).into_owned(), v);
+        }
+    }
+    for (k, v) in map.iter_mut() {
+        if is_sensitive_key(k) {
+            *v = REDACTED.to_string();
+        } else {
+            redact_string(v);
+        }
+    }
+}
+
+/// Redacts every text of a passport in place: the signed document never
+/// holds a secret. The signature is not touched.
+pub fn redact_passport(p: &mut PassportSpec) {
+    for s in [
+        &mut p.passport_version,
+        &mut p.service,
+        &mut p.release,
+        &mut p.environment,
+        &mut p.actor,
+        &mut p.artifact.image,
+        &mut p.artifact.digest,
+        &mut p.policy.name,
+        &mut p.policy.hash,
+    ] {
+        redact_string(s);
+    }
+    if let Some(g) = &mut p.gate {
+        redact_string(&mut g.namespace);
+        redact_string(&mut g.name);
+    }
+    redact_opt(&mut p.artifact.source_sha);
+    redact_map(&mut p.artifact.build_run);
+    for r in &mut p.policy_results {
+        redact_string(&mut r.id);
+        redact_string(&mut r.label);
+        redact_opt(&mut r.observed);
+        redact_opt(&mut r.threshold);
+        redact_opt(&mut r.source);
+        redact_opt(&mut r.reason);
+    }
+    for e in &mut p.evidence {
+        redact_string(&mut e.connector);
+        redact_string(&mut e.status);
+        redact_map(&mut e.scope);
+    }
+    if let Some(r) = &mut p.rollback {
+        redact_string(&mut r.release);
+        redact_opt(&mut r.image);
+    }
+    for a in &mut p.approvals {
+        redact_string(&mut a.actor);
+        redact_opt(&mut a.reference);
+    }
+    for w in &mut p.waivers {
+        redact_string(&mut w.rule_id);
+        redact_string(&mut w.reason);
+        redact_string(&mut w.actor);
+        redact_string(&mut w.state);
+    }
+    for a in &mut p.next_actions {
+        redact_string(a);
+    }
+    for t in &mut p.trace {
+        redact_string(&mut t.step);
+        redact_string(&mut t.message);
+    }
+}
+
+/// Redacts a JSON document in place: every string by shape, and every
+/// scalar under a sensitive field name. Returns whether anything changed.
+/// Exports use it, so that even a document not produced by this crate
+/// leaves without secrets.
+pub fn redact_value(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => redact_string(s),
+        Value::Array(items) => items.iter_mut().fold(false, |c, v| redact_value(v) | c),
+        Value::Object(map) => {
+            let mut changed = false;
+            let renamed: Vec<String> = map
+                .keys()
+                .filter(|k| matches!(redact_str(k), Cow::Owned(_)))
+                .cloned()
+                .collect();
+            for k in renamed {
+                if let Some(v) = map.remove(&k) {
+                    map.insert(redact_str(&k).into_owned(), v);
+                    changed = true;
+                }
+            }
+            for (k, v) in map.iter_mut() {
+                if is_sensitive_key(k) && matches!(v, Value::String(_) | Value::Number(_)) {
+                    if v.as_str() != Some(REDACTED) {
+                        *v = Value::String(REDACTED.into());
+                        changed = true;
+                    }
+                } else {
+                    changed |= redact_value(v);
+                }
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_untouched() {
+        for s in [
+            "Prometheus error rate above 2%",
+            "observed 2.7%, required < 2%",
+            "registry.example.com/payment-api@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "Attach rollback artifact for payment-api v2.17.9.",
+            "2026-05-17T06:30:00Z",
+            "https://ci.example.com/runs/42",
+        ] {
+            assert!(matches!(redact_str(s), Cow::Borrowed(_)), "{s}");
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_redacted() {
+        let out = redact_str("Authorization: Bearer abcdef123456");
+        assert!(!out.contains("abcdef123456"), "{out}");
+        assert!(out.starts_with("Authorization: "), "{out}");
+    }
+
+    #[test]
+    fn url_credentials_are_redacted() {
+        assert_eq!(
+            redact_str("postgres://admin:hunter2@db:5432/x"),
+            "postgres://[redacted]@db:5432/x"
+        );
+    }
+
+    #[test]
+    fn sensitive_names() {
+        for k in [
+            "password",
+            "db_password",
+            "apiKey",
+            "X-Api-Key",
+            "authorization",
+            "client_secret",
+            "GITHUB_TOKEN",
+            "pwd",
+        ] {
+            assert!(is_sensitive_key(k), "{k}");
+        }
+        for k in [
+            "error_rate",
+            "synced",
+            "maxAgeSeconds",
+            "keyId",
+            "sev1_active",
+        ] {
+            assert!(!is_sensitive_key(k), "{k}");
+        }
+    }
+}
