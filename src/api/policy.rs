@@ -45,7 +45,7 @@ use super::{Conditions, Decision, conditions_schema};
 )]
 #[x_kube(validation = Rule::new(
     "self.rules.all(r, self.rules.filter(s, s.id == r.id).size() == 1) && (!has(self.postDeploy) || self.postDeploy.rules.all(r, self.postDeploy.rules.filter(s, s.id == r.id).size() == 1 && !self.rules.exists(s, s.id == r.id)))"
-).message("rule ids must be unique within a Policy (rules and postDeploy.rules together)").reason(Reason::FieldValueDuplicate))]
+).message("rule ids must be unique within a Policy (rules and postDeploy.rules together)"))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicySpec {
     /// Rules evaluated before promotion. A release is promotable only when
@@ -155,7 +155,9 @@ pub enum Operator {
 
 /// A comparison of a fact with a threshold.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[x_kube(validation = Rule::new("self.operator == 'present' || (self.operator == 'in' ? has(self.values) : has(self.value))").message("condition needs `value` (or `values` for operator in)"))]
+// `value` is free-form (a scalar of any type), which CEL cannot see; whether
+// the operator has the operand it needs is checked by the engine and reported
+// on the Policy's `Valid` condition.
 #[serde(rename_all = "camelCase")]
 pub struct RuleCondition {
     /// One of equals, notEquals, lessThan, lessThanOrEqual, greaterThan, greaterThanOrEqual, in, present.

@@ -1,6 +1,6 @@
 //! The `releasepassport` command line.
 
-mod crds;
+pub mod crds;
 mod evaluate;
 pub mod exit;
 mod export;

@@ -1,0 +1,146 @@
+//! Shared harness for the tests that run against the real local control plane
+//! (etcd + kube-apiserver built by `e2e/cluster.sh`). The harness starts the
+//! control plane when it is not running; it never substitutes a fake one.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde::Deserialize;
+
+/// Where the local control plane is, as printed by `e2e/cluster.sh env --json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterEnv {
+    pub kubeconfig: PathBuf,
+    pub kubectl: PathBuf,
+    pub server: String,
+    pub kube_version: String,
+}
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts the control plane if needed (once per test process) and says where it is.
+pub fn cluster() -> &'static ClusterEnv {
+    static ENV: OnceLock<ClusterEnv> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let script = repo_root().join("e2e/cluster.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .args(["up", "--quiet"])
+            .status()
+            .expect("running e2e/cluster.sh up");
+        assert!(
+            status.success(),
+            "e2e/cluster.sh up failed: the local control plane is required"
+        );
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(["env", "--json"])
+            .output()
+            .expect("running e2e/cluster.sh env");
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).expect("cluster env JSON")
+    })
+}
+
+/// A kube-rs client for the local control plane, as cluster admin.
+pub async fn client() -> Client {
+    let env = cluster();
+    let kubeconfig = Kubeconfig::read_from(&env.kubeconfig).expect("reading kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    Client::try_from(config).expect("client")
+}
+
+/// Runs the real kubectl against the local control plane.
+pub fn kubectl(args: &[&str]) -> Output {
+    let env = cluster();
+    Command::new(&env.kubectl)
+        .args(args)
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .expect("running kubectl")
+}
+
+/// Runs kubectl and returns stdout, failing the test with stderr on error.
+pub fn kubectl_ok(args: &[&str]) -> String {
+    let out = kubectl(args);
+    assert!(
+        out.status.success(),
+        "kubectl {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Installs (server-side apply) the project's CRDs and waits until the
+/// apiserver serves them.
+pub async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let pp = PatchParams::apply("releasepassport-tests").force();
+    for crd in releasepassport::api::all_crds() {
+        let name = crd.metadata.name.clone().expect("crd name");
+        crds.patch(&name, &pp, &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+        wait_established(&crds, &name).await;
+    }
+}
+
+async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) {
+    for _ in 0..200 {
+        let crd = crds.get(name).await.expect("get crd");
+        let established = crd
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("CRD {name} never became Established");
+}
+
+/// Creates a fresh namespace for one test (names are unique per process and test).
+pub async fn namespace(client: &Client, prefix: &str) -> String {
+    let suffix = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+            & 0xffff_ffff
+    );
+    let name = format!("{prefix}-{suffix}");
+    let ns: Api<Namespace> = Api::all(client.clone());
+    let obj: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name}
+    }))
+    .expect("namespace");
+    ns.create(&PostParams::default(), &obj)
+        .await
+        .expect("create namespace");
+    name
+}
+
+/// Reads a YAML file of the repository (e.g. `examples/...`) into a typed object.
+pub fn load_yaml<T: serde::de::DeserializeOwned>(relative: &str) -> T {
+    let path = repo_root().join(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
