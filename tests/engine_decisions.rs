@@ -1,0 +1,560 @@
+//! Behaviour of the decision engine, on the example scenarios and on small
+//! policies built in the tests.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use proptest::prelude::*;
+use releasepassport::api::{
+    Decision, EvidenceDocument, Policy, PolicySpec, ReleaseGate, ReleaseGateSpec, ResultState,
+};
+use releasepassport::engine::{
+    self, Evaluation, EvaluationInput, PolicyErrorReason, Stage, combine,
+};
+use serde_json::json;
+
+fn example_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/evaluate")
+        .join(name)
+}
+
+fn yaml<T: serde::de::DeserializeOwned>(path: &Path) -> T {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+struct Scenario {
+    policy: PolicySpec,
+    gate: ReleaseGateSpec,
+    evidence: Vec<EvidenceDocument>,
+}
+
+fn scenario(name: &str) -> Scenario {
+    let dir = example_dir(name);
+    let policy: Policy = yaml(&dir.join("policy.yaml"));
+    let gate: ReleaseGate = yaml(&dir.join("releasegate.yaml"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let evidence = files
+        .iter()
+        .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
+        .collect();
+    Scenario {
+        policy: policy.spec,
+        gate: gate.spec,
+        evidence,
+    }
+}
+
+fn now() -> Timestamp {
+    "2026-05-17T06:30:00Z".parse().unwrap()
+}
+
+fn run_at(s: &Scenario, at: Timestamp) -> Evaluation {
+    let compiled = engine::compile(&s.policy).unwrap();
+    engine::evaluate(&EvaluationInput {
+        policy_name: "payment-api-production",
+        policy: &compiled,
+        gate: &s.gate,
+        gate_ref: None,
+        evidence: &s.evidence,
+        now: at,
+        actor: "test",
+        stage: Stage::PreDeploy,
+    })
+    .unwrap()
+}
+
+fn run(s: &Scenario) -> Evaluation {
+    run_at(s, now())
+}
+
+fn state_of(e: &Evaluation, id: &str) -> ResultState {
+    e.passport
+        .policy_results
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no result for {id}"))
+        .state
+}
+
+#[test]
+fn seed_example_holds_with_the_three_failing_checks_and_next_actions() {
+    let e = run(&scenario("payment-api-hold"));
+    assert_eq!(e.decision(), Decision::Hold);
+    assert_eq!(
+        e.failing_checks,
+        ["error-rate", "rollback-image", "change-approval"]
+    );
+    let labels: Vec<(&str, ResultState)> = e
+        .passport
+        .policy_results
+        .iter()
+        .map(|r| (r.label.as_str(), r.state))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("Argo CD application synced", ResultState::Pass),
+            ("No active Sev-1 incident", ResultState::Pass),
+            ("Prometheus error rate above 2%", ResultState::Fail),
+            ("Rollback image missing", ResultState::Fail),
+            ("Jira change approval not linked", ResultState::Fail),
+        ]
+    );
+    assert_eq!(
+        e.passport.next_actions,
+        [
+            "Re-sync the GitOps application and wait for fresh runtime evidence.",
+            "Attach rollback artifact for payment-api v2.17.9.",
+            "Link the Jira change approval, then re-run the shadow gate.",
+        ]
+    );
+}
+
+#[test]
+fn hold_when_rollback_image_missing() {
+    let mut s = scenario("allow");
+    s.gate.rollback.as_mut().unwrap().image = None;
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::Hold);
+    assert_eq!(state_of(&e, "rollback-image"), ResultState::Fail);
+    assert!(!e.passport.rollback.as_ref().unwrap().ready);
+}
+
+#[test]
+fn allow_when_every_rule_passes_on_fresh_evidence() {
+    let e = run(&scenario("allow"));
+    assert_eq!(e.decision(), Decision::Allow);
+    assert_eq!(e.confidence(), 100);
+    assert!(e.failing_checks.is_empty());
+    assert!(e.passport.next_actions.is_empty());
+    assert!(e.passport.rollback.as_ref().unwrap().ready);
+}
+
+#[test]
+fn allow_with_canary_carries_the_policy_constraints() {
+    let e = run(&scenario("allow-with-canary"));
+    assert_eq!(e.decision(), Decision::AllowWithCanary);
+    let canary = e.passport.canary.as_ref().unwrap();
+    assert_eq!(canary.max_traffic_step_percent, Some(10));
+    assert_eq!(canary.watch_window_seconds, Some(600));
+    assert!(
+        e.passport
+            .next_actions
+            .iter()
+            .any(|a| a.contains("at most 10% of traffic per step"))
+    );
+}
+
+#[test]
+fn require_approval_when_change_approval_missing_and_no_approver() {
+    let e = run(&scenario("require-approval"));
+    assert_eq!(e.decision(), Decision::RequireApproval);
+    assert_eq!(e.failing_checks, ["change-approval"]);
+}
+
+#[test]
+fn an_approval_satisfies_require_approval() {
+    let e = run(&scenario("require-approval-approved"));
+    assert_eq!(e.decision(), Decision::Allow);
+    assert!(e.failing_checks.is_empty());
+    assert_eq!(e.passport.approvals.len(), 1);
+    let reason = e.passport.policy_results[4].reason.clone().unwrap();
+    assert!(
+        reason.contains("satisfied by approval of alice@example.com"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn two_required_approvers_need_two_distinct_people() {
+    let mut s = scenario("require-approval-approved");
+    s.policy.approval.as_mut().unwrap().required_approvers = Some(2);
+    let mut same = s.gate.approvals[0].clone();
+    same.reference = Some("CHG-1043".into());
+    s.gate.approvals.push(same);
+    assert_eq!(run(&s).decision(), Decision::RequireApproval);
+    let mut other = s.gate.approvals[0].clone();
+    other.actor = "carol@example.com".into();
+    s.gate.approvals.push(other);
+    assert_eq!(run(&s).decision(), Decision::Allow);
+}
+
+#[test]
+fn approvals_do_not_satisfy_hold_rules() {
+    let mut s = scenario("require-approval-approved");
+    s.gate.rollback.as_mut().unwrap().image = None;
+    assert_eq!(run(&s).decision(), Decision::Hold);
+}
+
+#[test]
+fn block_outranks_every_other_failure() {
+    let mut s = scenario("block");
+    s.gate.rollback.as_mut().unwrap().image = None;
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::Block);
+    assert_eq!(e.failing_checks, ["no-active-sev1", "rollback-image"]);
+}
+
+#[test]
+fn stale_evidence_holds_and_lowers_confidence() {
+    let e = run(&scenario("stale-hold"));
+    assert_eq!(e.decision(), Decision::Hold);
+    assert_eq!(state_of(&e, "error-rate"), ResultState::Stale);
+    assert!(e.confidence() < 100);
+    let prom = e
+        .passport
+        .evidence
+        .iter()
+        .find(|ev| ev.connector == "prometheus")
+        .unwrap();
+    assert_eq!(prom.status, "stale");
+}
+
+#[test]
+fn evidence_turns_stale_when_the_clock_passes_its_max_age() {
+    let s = scenario("allow");
+    let fresh = run(&s);
+    let stale_at = fresh.next_stale_at.unwrap();
+    // Prometheus: observed 06:23, max age 600s.
+    assert_eq!(
+        stale_at,
+        "2026-05-17T06:33:00Z".parse::<Timestamp>().unwrap()
+    );
+    assert_eq!(run_at(&s, stale_at).decision(), Decision::Allow);
+    let later = stale_at
+        .checked_add(jiff::SignedDuration::from_secs(1))
+        .unwrap();
+    let e = run_at(&s, later);
+    assert_eq!(e.decision(), Decision::Hold);
+    assert_eq!(state_of(&e, "error-rate"), ResultState::Stale);
+}
+
+#[test]
+fn expired_waiver_is_ignored_and_the_trace_says_so() {
+    let e = run(&scenario("expired-waiver"));
+    assert_eq!(e.decision(), Decision::Hold);
+    assert_eq!(state_of(&e, "error-rate"), ResultState::Fail);
+    assert_eq!(e.passport.waivers[0].state, "expired");
+    assert!(e.passport.trace.iter().any(|t| t.step == "waiver"
+        && t.message.contains("expired")
+        && t.message.contains("ignored")));
+}
+
+#[test]
+fn active_waiver_turns_the_failure_into_waived() {
+    let mut s = scenario("expired-waiver");
+    s.gate.waivers[0].expires_at = "2026-05-18T00:00:00Z".parse().unwrap();
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::Allow);
+    assert_eq!(state_of(&e, "error-rate"), ResultState::Waived);
+    assert_eq!(e.passport.waivers[0].state, "active");
+}
+
+#[test]
+fn missing_required_evidence_holds() {
+    let mut s = scenario("allow");
+    s.evidence.retain(|d| d.connector != "argocd");
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::Hold);
+    assert_eq!(state_of(&e, "argocd-synced"), ResultState::Missing);
+}
+
+#[test]
+fn missing_optional_evidence_does_not_change_the_decision() {
+    let mut s = scenario("allow");
+    s.policy.rules[0].required = false;
+    s.policy.min_confidence = None;
+    s.evidence.retain(|d| d.connector != "argocd");
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::Allow);
+    assert_eq!(state_of(&e, "argocd-synced"), ResultState::Missing);
+}
+
+#[test]
+fn confidence_is_the_weighted_share_of_required_evidence_present_and_fresh() {
+    // Weights: argocd 1, sev1 1, error-rate 2, rollback 1, change 1 = 6.
+    let mut s = scenario("allow");
+    s.policy.min_confidence = None;
+    s.evidence.retain(|d| d.connector != "prometheus");
+    assert_eq!(run(&s).confidence(), 66); // 4 of 6, rounded down
+}
+
+fn waive(s: &mut Scenario, rule_id: &str) {
+    s.gate.waivers.push(releasepassport::api::Waiver {
+        rule_id: rule_id.into(),
+        reason: "connector outage, tracked in OPS-7".into(),
+        actor: "dana@example.com".into(),
+        expires_at: "2026-05-18T00:00:00Z".parse().unwrap(),
+    });
+}
+
+#[test]
+fn low_confidence_within_the_canary_band_allows_with_canary() {
+    // argocd evidence is missing but waived: no rule asks for anything, and
+    // confidence is 5 of 6 = 83%, below the 90% minimum, above the 50% canary band.
+    let mut s = scenario("allow");
+    s.evidence.retain(|d| d.connector != "argocd");
+    waive(&mut s, "argocd-synced");
+    s.policy.min_confidence = Some(90);
+    s.policy.canary = Some(releasepassport::api::CanaryPolicy {
+        max_traffic_step_percent: Some(5),
+        watch_window_seconds: Some(300),
+        min_confidence: Some(50),
+    });
+    let e = run(&s);
+    assert_eq!(e.confidence(), 83);
+    assert_eq!(e.decision(), Decision::AllowWithCanary);
+    assert_eq!(
+        e.passport.canary.as_ref().unwrap().max_traffic_step_percent,
+        Some(5)
+    );
+}
+
+#[test]
+fn confidence_below_minimum_is_at_least_hold() {
+    // Prometheus (weight 2 of 6) missing but waived: 66% < 80%.
+    let mut s = scenario("allow");
+    s.evidence.retain(|d| d.connector != "prometheus");
+    waive(&mut s, "error-rate");
+    let e = run(&s);
+    assert_eq!(e.confidence(), 66);
+    assert!(e.failing_checks.is_empty());
+    assert_eq!(e.decision(), Decision::Hold);
+    assert!(
+        e.passport
+            .next_actions
+            .iter()
+            .any(|a| a.contains("confidence 66% is below the policy minimum 80%")),
+        "{:?}",
+        e.passport.next_actions
+    );
+}
+
+#[test]
+fn cel_expression_over_facts_decides_the_rule() {
+    let mut s = scenario("allow");
+    s.policy.rules[2].condition = None;
+    s.policy.rules[2].expression =
+        Some("facts.prometheus.error_rate < 1.0 && facts.argocd.sync_status == 'Synced'".into());
+    assert_eq!(run(&s).decision(), Decision::Allow);
+    s.policy.rules[2].expression = Some("facts.prometheus.error_rate < 0.1".into());
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::Hold);
+    assert_eq!(state_of(&e, "error-rate"), ResultState::Fail);
+}
+
+#[test]
+fn cel_expression_that_is_not_boolean_fails_the_rule_with_a_reason() {
+    let mut s = scenario("allow");
+    s.policy.rules[2].expression = Some("facts.prometheus.error_rate".into());
+    let e = run(&s);
+    assert_eq!(state_of(&e, "error-rate"), ResultState::Fail);
+    let reason = e.passport.policy_results[2].reason.clone().unwrap();
+    assert!(reason.contains("not a boolean"), "{reason}");
+}
+
+#[test]
+fn invalid_cel_is_reported_with_the_rule_id() {
+    let mut s = scenario("allow");
+    s.policy.rules[2].expression = Some("facts.prometheus.error_rate <".into());
+    let err = engine::compile(&s.policy).unwrap_err();
+    assert_eq!(err.reason, PolicyErrorReason::InvalidExpression);
+    assert_eq!(err.rule_id.as_deref(), Some("error-rate"));
+    assert_eq!(err.path, "rules[2].expression");
+}
+
+#[test]
+fn ordered_operator_with_a_word_threshold_is_an_invalid_value() {
+    let mut s = scenario("allow");
+    s.policy.rules[2].condition.as_mut().unwrap().value = Some(json!("low"));
+    let err = engine::compile(&s.policy).unwrap_err();
+    assert_eq!(err.reason, PolicyErrorReason::InvalidValue);
+    assert_eq!(err.path, "rules[2].condition.value");
+}
+
+#[test]
+fn in_without_values_is_a_missing_value() {
+    let mut s = scenario("allow");
+    s.policy.rules[0].condition = Some(serde_json::from_value(json!({"operator": "in"})).unwrap());
+    let err = engine::compile(&s.policy).unwrap_err();
+    assert_eq!(err.reason, PolicyErrorReason::MissingValue);
+    assert_eq!(err.path, "rules[0].condition.values");
+}
+
+#[test]
+fn in_accepts_any_listed_value() {
+    let mut s = scenario("allow");
+    s.policy.rules[0].condition = Some(
+        serde_json::from_value(json!({"operator": "in", "values": ["OutOfSync", "Synced"]}))
+            .unwrap(),
+    );
+    assert_eq!(run(&s).decision(), Decision::Allow);
+}
+
+#[test]
+fn unknown_next_action_placeholder_is_rejected() {
+    let mut s = scenario("allow");
+    s.policy.rules[3].next_action = Some("Page {owner}".into());
+    let err = engine::compile(&s.policy).unwrap_err();
+    assert_eq!(err.reason, PolicyErrorReason::InvalidTemplate);
+    assert_eq!(err.rule_id.as_deref(), Some("rollback-image"));
+}
+
+#[test]
+fn duplicate_rule_ids_are_rejected() {
+    let mut s = scenario("allow");
+    let copy = s.policy.rules[0].clone();
+    s.policy.rules.push(copy);
+    assert_eq!(
+        engine::compile(&s.policy).unwrap_err().reason,
+        PolicyErrorReason::DuplicateRuleId
+    );
+}
+
+#[test]
+fn unpinned_artifact_is_a_gate_error() {
+    let mut s = scenario("allow");
+    s.gate.artifact.image = "registry.example.com/payment-api:latest".into();
+    let compiled = engine::compile(&s.policy).unwrap();
+    let err = engine::evaluate(&EvaluationInput {
+        policy_name: "p",
+        policy: &compiled,
+        gate: &s.gate,
+        gate_ref: None,
+        evidence: &s.evidence,
+        now: now(),
+        actor: "test",
+        stage: Stage::PreDeploy,
+    })
+    .unwrap_err();
+    assert!(err.to_string().starts_with("artifact.image:"), "{err}");
+}
+
+#[test]
+fn post_deploy_failures_recommend_rollback() {
+    let mut s = scenario("allow");
+    s.policy.post_deploy = Some(
+        serde_json::from_value(json!({
+            "rules": [{"id": "runtime-errors", "label": "Runtime error rate below 1%",
+                       "connector": "prometheus", "fact": "error_rate",
+                       "condition": {"operator": "lessThan", "value": "0.1%"}}]
+        }))
+        .unwrap(),
+    );
+    let compiled = engine::compile(&s.policy).unwrap();
+    let mut input = EvaluationInput {
+        policy_name: "p",
+        policy: &compiled,
+        gate: &s.gate,
+        gate_ref: None,
+        evidence: &s.evidence,
+        now: now(),
+        actor: "test",
+        stage: Stage::PreDeploy,
+    };
+    assert_eq!(
+        engine::evaluate(&input).unwrap().decision(),
+        Decision::Allow
+    );
+    input.stage = Stage::PostDeploy;
+    assert_eq!(
+        engine::evaluate(&input).unwrap().decision(),
+        Decision::RollbackRecommended
+    );
+}
+
+#[test]
+fn the_trace_lists_every_rule_and_the_decision() {
+    let e = run(&scenario("payment-api-hold"));
+    let rules = e.passport.trace.iter().filter(|t| t.step == "rule").count();
+    assert_eq!(rules, e.passport.policy_results.len());
+    let last = e.passport.trace.last().unwrap();
+    assert_eq!(last.step, "decision");
+    assert!(last.message.starts_with("HOLD"));
+}
+
+#[test]
+fn policy_hash_changes_with_the_policy() {
+    let s = scenario("allow");
+    let a = engine::policy_hash(&s.policy);
+    let mut changed = s.policy.clone();
+    changed.min_confidence = Some(81);
+    assert_ne!(a, engine::policy_hash(&changed));
+    assert!(a.starts_with("sha256:") && a.len() == 7 + 64);
+}
+
+const NON_ALLOW: [Decision; 5] = [
+    Decision::AllowWithCanary,
+    Decision::RequireApproval,
+    Decision::Hold,
+    Decision::RollbackRecommended,
+    Decision::Block,
+];
+
+fn outcome_policy(rules: &[(Decision, bool)]) -> (PolicySpec, EvidenceDocument) {
+    let rules_json: Vec<serde_json::Value> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, (on_fail, _))| {
+            json!({"id": format!("r{i}"), "label": format!("rule {i}"), "connector": "ingest",
+                   "fact": format!("f{i}"), "condition": {"operator": "equals", "value": true},
+                   "onFail": on_fail})
+        })
+        .collect();
+    let policy: PolicySpec = serde_json::from_value(json!({"rules": rules_json})).unwrap();
+    let facts: Vec<serde_json::Value> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, (_, passes))| json!({"name": format!("f{i}"), "value": passes}))
+        .collect();
+    let evidence: EvidenceDocument = serde_json::from_value(json!({
+        "connector": "ingest",
+        "freshness": {"observedAt": "2026-05-17T06:29:00Z", "maxAgeSeconds": 600},
+        "facts": facts
+    }))
+    .unwrap();
+    (policy, evidence)
+}
+
+proptest! {
+    #[test]
+    fn decision_follows_precedence_for_any_rule_outcomes(
+        rules in prop::collection::vec((prop::sample::select(NON_ALLOW.to_vec()), any::<bool>()), 1..12)
+    ) {
+        let (policy, evidence) = outcome_policy(&rules);
+        let s = scenario("allow");
+        let compiled = engine::compile(&policy).unwrap();
+        let evidence = [evidence];
+        let e = engine::evaluate(&EvaluationInput {
+            policy_name: "p",
+            policy: &compiled,
+            gate: &s.gate,
+            gate_ref: None,
+            evidence: &evidence,
+            now: now(),
+            actor: "test",
+            stage: Stage::PreDeploy,
+        }).unwrap();
+        let expected = rules
+            .iter()
+            .filter(|(_, passes)| !passes)
+            .map(|(d, _)| *d)
+            .max()
+            .unwrap_or(Decision::Allow);
+        prop_assert_eq!(e.decision(), expected);
+        prop_assert_eq!(e.decision() == Decision::Allow, e.passport.next_actions.is_empty());
+        // The precedence of SPEC.md, most severe first.
+        let order = [Decision::Block, Decision::RollbackRecommended, Decision::Hold,
+                     Decision::RequireApproval, Decision::AllowWithCanary, Decision::Allow];
+        let asked: Vec<Decision> = rules.iter().filter(|(_, p)| !p).map(|(d, _)| *d).collect();
+        let first = order.iter().find(|d| asked.contains(d)).copied().unwrap_or(Decision::Allow);
+        prop_assert_eq!(e.decision(), first);
+        prop_assert_eq!(combine(asked), first);
+    }
+}
