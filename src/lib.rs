@@ -4,5 +4,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod connectors;
+pub mod controller;
 pub mod engine;
 pub mod passport;

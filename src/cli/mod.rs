@@ -1,5 +1,6 @@
 //! The `releasepassport` command line.
 
+mod controller;
 pub mod crds;
 mod evaluate;
 pub mod exit;
@@ -26,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions as YAML.
     Crds(crds::CrdsArgs),
+    /// Run the operator (ReleaseGate controller, metrics and probes).
+    Controller(controller::ControllerArgs),
     /// Evaluate a release offline (policy + release + evidence files) and write a signed passport.
     Evaluate(evaluate::EvaluateArgs),
     /// Verify a passport's signature against a public key, offline.
@@ -40,6 +43,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Crds(args) => crds::run(&args),
+        Command::Controller(args) => controller::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Export(args) => export::run(&args),

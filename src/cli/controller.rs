@@ -1,0 +1,155 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::controller::{self, ControllerConfig, leader::LeaseConfig};
+
+/// Run the operator: ReleaseGates become signed Passports.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  releasepassport controller --generate-key\n  releasepassport controller --kubeconfig ~/.kube/config --namespace release-passport-system --log-format json\n\nThe controller waits until the CRDs are installed (kubectl apply -f crds/), loads the\nsigning key from --signing-key-secret (creating it with --generate-key), publishes the\npublic key in --public-key-configmap, and, with leader election, lets one replica write."
+)]
+pub struct ControllerArgs {
+    /// Kubeconfig to use instead of the in-cluster configuration or $KUBECONFIG.
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespace of the operator's own objects (signing key, public key, lease).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "release-passport-system")]
+    pub namespace: String,
+    /// Secret holding the ed25519 signing key (key `signing-key.pem`, PKCS#8 PEM).
+    #[arg(long, default_value = "releasepassport-signing-key")]
+    pub signing_key_secret: String,
+    /// Create the signing key Secret when it does not exist.
+    #[arg(long)]
+    pub generate_key: bool,
+    /// ConfigMap where the public key is published (keys `public-key.pem`, `key-id`).
+    #[arg(long, default_value = "releasepassport-public-key")]
+    pub public_key_configmap: String,
+    /// Passports kept per ReleaseGate; older ones are deleted.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub passport_history: u32,
+    /// Longest time, in seconds, between two evaluations of a gate.
+    #[arg(long, default_value_t = 300)]
+    pub resync_seconds: u64,
+    /// Timeout, in seconds, of one connector read.
+    #[arg(long, default_value_t = 5)]
+    pub connector_timeout_seconds: u64,
+    /// Run without leader election (only safe with a single replica).
+    #[arg(long)]
+    pub no_leader_election: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, default_value = "release-passport-controller")]
+    pub lease_name: String,
+    /// Identity in the Lease (defaults to $POD_NAME, else host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Lease duration in seconds: how long a standby waits before taking over.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub admin_addr: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Stop when standard input closes (lets a parent process own the controller's lifetime).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_close: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,kube=warn,tower=warn,hyper=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+pub fn run(args: &ControllerArgs) -> anyhow::Result<i32> {
+    init_logging(args.log_format);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(args))?;
+    Ok(0)
+}
+
+async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
+    let kube_config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no in-cluster configuration and no kubeconfig")?,
+    };
+    let client =
+        kube::Client::try_from(kube_config.clone()).context("creating the Kubernetes client")?;
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let config = ControllerConfig {
+        namespace: args.namespace.clone(),
+        signing_key_secret: args.signing_key_secret.clone(),
+        generate_key: args.generate_key,
+        public_key_configmap: args.public_key_configmap.clone(),
+        passport_history: args.passport_history as usize,
+        resync: Duration::from_secs(args.resync_seconds.max(5)),
+        connector_timeout: Duration::from_secs(args.connector_timeout_seconds.max(1)),
+        lease: (!args.no_leader_election).then(|| LeaseConfig {
+            namespace: args.namespace.clone(),
+            name: args.lease_name.clone(),
+            identity: identity.clone(),
+            duration: Duration::from_secs(args.lease_duration_seconds.max(2)),
+            renew: Duration::from_secs((args.lease_duration_seconds / 3).max(1)),
+        }),
+        admin_addr: args.admin_addr,
+        actor: format!("releasepassport-controller/{identity}"),
+    };
+    let exit_on_stdin_close = args.exit_on_stdin_close;
+    let shutdown = async move {
+        let stdin_closed = async {
+            if exit_on_stdin_close {
+                use tokio::io::AsyncReadExt;
+                let mut buf = [0u8; 64];
+                let mut stdin = tokio::io::stdin();
+                while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
+            _ = term.recv() => tracing::info!("terminated; shutting down"),
+            _ = stdin_closed => tracing::info!("standard input closed; shutting down"),
+        }
+    };
+    controller::run(client, kube_config, config, shutdown).await
+}

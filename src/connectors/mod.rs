@@ -1,0 +1,240 @@
+//! Connectors: each reads one kind of evidence source within one
+//! `ConnectorScope` and answers the connector evidence shape
+//! ([`EvidenceDocument`]).
+//!
+//! Every connector runs with a timeout and reports failures as a
+//! [`ConnectorError`] whose [`ConnectorError::health`] becomes the
+//! ConnectorScope's `status.health`. A connector never falls back to a
+//! broader identity or scope than the one configured: a refusal is reported,
+//! not worked around.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kube::Client;
+
+use crate::api::{ConnectorHealth, ConnectorKind, ConnectorScopeSpec, EvidenceDocument};
+
+pub mod argocd;
+pub mod http;
+pub mod kubernetes;
+pub mod prometheus;
+
+/// Default time a connector may take before it counts as unreachable.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a connector is asked to read.
+#[derive(Clone, Debug)]
+pub struct ScopeRequest<'a> {
+    /// Namespace of the ConnectorScope (and of the ReleaseGate).
+    pub namespace: &'a str,
+    /// Name of the ConnectorScope.
+    pub name: &'a str,
+    /// Its spec.
+    pub spec: &'a ConnectorScopeSpec,
+    /// Service and environment of the gate, recorded in the evidence scope.
+    pub service: &'a str,
+    /// Environment of the gate.
+    pub environment: &'a str,
+    /// The clock used for `observedAt`.
+    pub now: jiff::Timestamp,
+}
+
+impl ScopeRequest<'_> {
+    /// The `scope` map of the evidence document.
+    pub fn evidence_scope(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("namespace".to_string(), self.namespace.to_string()),
+            ("connectorScope".to_string(), self.name.to_string()),
+            ("service".to_string(), self.service.to_string()),
+            ("environment".to_string(), self.environment.to_string()),
+        ])
+    }
+
+    /// Maximum age of this scope's evidence.
+    pub fn max_age_seconds(&self) -> i64 {
+        self.spec
+            .max_age_seconds
+            .unwrap_or(crate::engine::DEFAULT_MAX_AGE_SECONDS)
+    }
+}
+
+/// Why a connector produced no evidence. Messages never carry credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The scope is unusable (missing section, bad query, unimplemented connector).
+    #[error("{0}")]
+    Invalid(String),
+    /// A credential (Secret, key, ServiceAccount) is missing.
+    #[error("{0}")]
+    CredentialRequired(String),
+    /// The source refused the configured identity.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The source could not be reached or answered with an error.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl ConnectorError {
+    /// The ConnectorScope health this error maps to.
+    pub fn health(&self) -> ConnectorHealth {
+        match self {
+            ConnectorError::Invalid(_) => ConnectorHealth::Invalid,
+            ConnectorError::CredentialRequired(_) => ConnectorHealth::CredentialRequired,
+            ConnectorError::Forbidden(_) => ConnectorHealth::Forbidden,
+            ConnectorError::Unreachable(_) => ConnectorHealth::Unreachable,
+        }
+    }
+
+    /// A machine-matchable reason, for conditions, Events and metrics.
+    pub fn reason(&self) -> &'static str {
+        self.health().as_str()
+    }
+}
+
+/// Clients and settings the connectors share.
+#[derive(Clone)]
+pub struct Connectors {
+    /// The operator's own client (used only to build impersonating clients
+    /// and to read resources the operator is allowed to read itself).
+    pub client: Client,
+    /// Client configuration the impersonating clients derive from.
+    pub config: kube::Config,
+    /// Timeout of each connector call.
+    pub timeout: Duration,
+    /// Impersonating clients, by ServiceAccount username.
+    impersonated: std::sync::Arc<std::sync::Mutex<BTreeMap<String, Client>>>,
+    /// HTTP client for Prometheus, http and SaaS connectors.
+    pub http: reqwest::Client,
+}
+
+impl Connectors {
+    /// Creates the connector set from the operator's client configuration.
+    pub fn new(
+        client: Client,
+        config: kube::Config,
+        timeout: Duration,
+    ) -> Result<Self, ConnectorError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("releasepassport/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConnectorError::Invalid(format!("building HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            config,
+            timeout,
+            impersonated: Default::default(),
+            http,
+        })
+    }
+
+    /// A client that acts as `system:serviceaccount:<namespace>:<name>`.
+    ///
+    /// The apiserver checks that the operator may impersonate exactly that
+    /// ServiceAccount (RBAC `impersonate` with `resourceNames`), then applies
+    /// the ServiceAccount's own permissions to every request.
+    pub fn as_service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Client, ConnectorError> {
+        let user = format!("system:serviceaccount:{namespace}:{name}");
+        let mut cache = self
+            .impersonated
+            .lock()
+            .map_err(|_| ConnectorError::Unreachable("client cache poisoned".into()))?;
+        if let Some(client) = cache.get(&user) {
+            return Ok(client.clone());
+        }
+        let mut config = self.config.clone();
+        config.auth_info.impersonate = Some(user.clone());
+        config.auth_info.impersonate_groups = None;
+        let client = Client::try_from(config)
+            .map_err(|e| ConnectorError::Invalid(format!("building a client as {user}: {e}")))?;
+        cache.insert(user, client.clone());
+        Ok(client)
+    }
+
+    /// Reads one scope's evidence, within the configured timeout. `None`
+    /// means the scope pulls nothing itself (`ingest`: CI pushes the evidence
+    /// into the ReleaseGate).
+    pub async fn collect(
+        &self,
+        req: &ScopeRequest<'_>,
+    ) -> Result<Option<EvidenceDocument>, ConnectorError> {
+        let work = async {
+            match req.spec.connector {
+                ConnectorKind::Kubernetes => kubernetes::collect(self, req).await.map(Some),
+                ConnectorKind::Http => http::collect(self, req).await.map(Some),
+                ConnectorKind::Prometheus => prometheus::collect(self, req).await.map(Some),
+                ConnectorKind::Argocd => argocd::collect(self, req).await.map(Some),
+                ConnectorKind::Ingest => Ok(None),
+                other => Err(ConnectorError::Invalid(format!(
+                    "connector {other} is not implemented yet: attach its evidence through ingest (ReleaseGate spec.evidence or `releasepassport gate --evidence`)"
+                ))),
+            }
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectorError::Unreachable(format!(
+                "{} connector did not answer within {}s",
+                req.spec.connector,
+                self.timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// Reads a token from a Secret key, as the scope's ServiceAccount when it
+    /// has one (so the team's Role decides), else as the operator.
+    pub async fn secret_token(
+        &self,
+        req: &ScopeRequest<'_>,
+    ) -> Result<Option<String>, ConnectorError> {
+        let Some(secret_ref) = &req.spec.secret_ref else {
+            return Ok(None);
+        };
+        let client = match &req.spec.service_account_name {
+            Some(sa) => self.as_service_account(req.namespace, sa)?,
+            None => self.client.clone(),
+        };
+        let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(client, req.namespace);
+        let secret = secrets
+            .get_opt(&secret_ref.name)
+            .await
+            .map_err(|e| match e {
+                kube::Error::Api(s) if s.code == 403 => ConnectorError::Forbidden(format!(
+                    "reading Secret {} is forbidden: {}",
+                    secret_ref.name, s.message
+                )),
+                other => ConnectorError::Unreachable(format!(
+                    "reading Secret {}: {other}",
+                    secret_ref.name
+                )),
+            })?;
+        let Some(secret) = secret else {
+            return Err(ConnectorError::CredentialRequired(format!(
+                "Secret {} not found in namespace {}",
+                secret_ref.name, req.namespace
+            )));
+        };
+        let value = secret
+            .data
+            .and_then(|d| d.get(&secret_ref.key).cloned())
+            .ok_or_else(|| {
+                ConnectorError::CredentialRequired(format!(
+                    "Secret {} has no key {}",
+                    secret_ref.name, secret_ref.key
+                ))
+            })?;
+        let token = String::from_utf8(value.0).map_err(|_| {
+            ConnectorError::Invalid(format!(
+                "Secret {} key {} is not UTF-8",
+                secret_ref.name, secret_ref.key
+            ))
+        })?;
+        Ok(Some(token.trim().to_string()))
+    }
+}

@@ -1,0 +1,121 @@
+//! Passport objects: naming, identity and retention.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::api::PassportSpec;
+use crate::passport::canonical;
+
+/// Label on every Passport naming its ReleaseGate.
+pub const GATE_NAME_LABEL: &str = "releasepassport.io/release-gate";
+/// Label on every Passport with its decision, for selectors.
+pub const DECISION_LABEL: &str = "releasepassport.io/decision";
+
+/// Hash of what a passport decides, leaving out when it was decided: the
+/// generation time, the timeline, observation times and the signature. Two
+/// evaluations of identical inputs have the same identity, so re-evaluating
+/// an unchanged release writes no new passport.
+pub fn identity(passport: &PassportSpec) -> Result<String, serde_json::Error> {
+    let mut value = serde_json::to_value(passport)?;
+    if let Some(map) = value.as_object_mut() {
+        for key in ["generatedAt", "signature", "trace"] {
+            map.remove(key);
+        }
+        for list in ["policyResults", "evidence"] {
+            if let Some(items) = map.get_mut(list).and_then(|v| v.as_array_mut()) {
+                for item in items {
+                    if let Some(obj) = item.as_object_mut() {
+                        obj.remove("observedAt");
+                    }
+                }
+            }
+        }
+    }
+    let bytes = canonical::canonicalize(&value)?;
+    let digest = Sha256::digest(&bytes);
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Name of the passport for a gate and an identity: `<gate>-<10 hex>`,
+/// shortened so that it stays a valid object name.
+pub fn name(gate: &str, identity: &str) -> String {
+    let suffix = &identity[..identity.len().min(10)];
+    let max_prefix = 253 - 1 - suffix.len();
+    let prefix = if gate.len() > max_prefix {
+        &gate[..max_prefix]
+    } else {
+        gate
+    };
+    format!("{}-{suffix}", prefix.trim_end_matches(['-', '.']))
+}
+
+/// Labels of a passport.
+pub fn labels(gate: &str, passport: &PassportSpec) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            "release-passport".to_string(),
+        ),
+        (GATE_NAME_LABEL.to_string(), gate_label(gate)),
+        (
+            DECISION_LABEL.to_string(),
+            passport.decision.as_str().to_string(),
+        ),
+    ])
+}
+
+/// Value of the gate-name label for a gate.
+pub fn gate_label(s: &str) -> String {
+    // Label values are at most 63 characters; gate names longer than that
+    // are cut (selection by label is then a prefix match, which is enough
+    // for retention because the owner reference is checked too).
+    s.chars()
+        .take(63)
+        .collect::<String>()
+        .trim_end_matches(['-', '.', '_'])
+        .to_string()
+}
+
+/// Which passports retention deletes: all but the newest `keep`, never `current`.
+/// `passports` are (name, creation time) pairs in any order.
+pub fn to_delete(
+    mut passports: Vec<(String, Option<jiff::Timestamp>)>,
+    keep: usize,
+    current: &str,
+) -> Vec<String> {
+    passports.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    passports
+        .into_iter()
+        .filter(|(n, _)| n != current)
+        .skip(keep.saturating_sub(1))
+        .map(|(n, _)| n)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_valid_and_stable() {
+        let n = name("payment-api-production", "0123456789abcdef");
+        assert_eq!(n, "payment-api-production-0123456789");
+        let long = "a".repeat(300);
+        assert!(name(&long, "0123456789abcdef").len() <= 253);
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_and_the_current() {
+        let t = |s: &str| Some(s.parse::<jiff::Timestamp>().expect("ts"));
+        let all = vec![
+            ("a".to_string(), t("2026-05-17T01:00:00Z")),
+            ("b".to_string(), t("2026-05-17T02:00:00Z")),
+            ("c".to_string(), t("2026-05-17T03:00:00Z")),
+            ("d".to_string(), t("2026-05-17T04:00:00Z")),
+        ];
+        assert_eq!(to_delete(all.clone(), 2, "d"), vec!["b", "a"]);
+        // The current passport is kept even when it is not the newest.
+        assert_eq!(to_delete(all, 2, "a"), vec!["c", "b"]);
+    }
+}

@@ -1,0 +1,544 @@
+//! Reconciling one ReleaseGate, as named steps:
+//! dereference → collect evidence → evaluate → sign → apply Passport →
+//! update status. Everything between the I/O ends is pure (engine, passport,
+//! `status`, `passports`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use crate::api::{
+    ConnectorHealth, ConnectorScope, EvidenceDocument, GateReference, Passport, Policy, ReleaseGate,
+};
+use crate::connectors::ScopeRequest;
+use crate::engine::{self, EvaluationInput, Stage};
+use crate::passport;
+
+use super::metrics::{
+    ConnectorErrorLabels, ConnectorLabels, DecisionLabels, DurationTimer, ReasonLabels,
+    ResultLabels,
+};
+use super::{Context, MANAGER, passports, status};
+
+/// Why a reconcile failed. Each variant is a reason a machine can match.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("serialising: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("signing: {0}")]
+    Sign(String),
+}
+
+impl Error {
+    /// Label of the `reconcile_errors` metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "KubeError",
+            Error::Serialize(_) => "SerializeError",
+            Error::Sign(_) => "SignError",
+        }
+    }
+}
+
+/// Reconciles one ReleaseGate.
+pub async fn reconcile(gate: Arc<ReleaseGate>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = DurationTimer::new(&ctx.metrics.reconcile_duration);
+    let result = reconcile_inner(&gate, &ctx).await;
+    let label = if result.is_ok() { "ok" } else { "error" };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabels {
+            result: label.into(),
+        })
+        .inc();
+    result
+}
+
+/// Retries failed reconciles with a delay, and counts them.
+pub fn error_policy(gate: Arc<ReleaseGate>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(gate = %gate.name_any(), namespace = ?gate.namespace(), error = %error, "reconcile failed; retrying");
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&ReasonLabels {
+            reason: error.metric_label().into(),
+        })
+        .inc();
+    Action::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Error> {
+    let ns = gate.namespace().unwrap_or_default();
+    let name = gate.name_any();
+    let generation = gate.metadata.generation;
+    let now = Timestamp::now();
+    let client = ctx.client.clone();
+
+    // 1. Dereference the Policy and compile it.
+    let policy_name = gate.spec.policy_ref.name.clone();
+    let policies: Api<Policy> = Api::namespaced(client.clone(), &ns);
+    let Some(policy) = policies.get_opt(&policy_name).await? else {
+        let msg = format!("Policy {policy_name} not found in namespace {ns}");
+        return gate_failed(gate, ctx, "PolicyNotFound", &msg, now).await;
+    };
+    let compiled = match engine::compile(&policy.spec) {
+        Ok(compiled) => {
+            policy_status(&policies, &policy, Ok(&compiled)).await;
+            compiled
+        }
+        Err(err) => {
+            let msg = format!("Policy {policy_name} is invalid: {err}");
+            policy_status(&policies, &policy, Err(&err.to_string())).await;
+            return gate_failed(gate, ctx, "InvalidPolicy", &msg, now).await;
+        }
+    };
+
+    // 2. Collect evidence from the ConnectorScopes.
+    let evidence = collect(gate, ctx, &ns, now).await?;
+
+    // 3. Evaluate.
+    let gate_ref = GateReference {
+        namespace: ns.clone(),
+        name: name.clone(),
+        generation,
+    };
+    let input = EvaluationInput {
+        policy_name: &policy_name,
+        policy: &compiled,
+        gate: &gate.spec,
+        gate_ref: Some(&gate_ref),
+        evidence: &evidence,
+        now,
+        actor: &ctx.config.actor,
+        stage: Stage::PreDeploy,
+    };
+    let evaluation = match engine::evaluate(&input) {
+        Ok(e) => e,
+        Err(err) => {
+            let msg = format!("ReleaseGate cannot be evaluated: {err}");
+            return gate_failed(gate, ctx, "InvalidReleaseGate", &msg, now).await;
+        }
+    };
+
+    // 4. Sign.
+    let mut document = evaluation.passport.clone();
+    passport::sign(&mut document, &ctx.signer).map_err(|e| Error::Sign(e.to_string()))?;
+
+    // 5. Apply the Passport, unless an identical decision is already on record.
+    let identity = passports::identity(&document)?;
+    let passport_name = passports::name(&name, &identity);
+    let passport_api: Api<Passport> = Api::namespaced(client.clone(), &ns);
+    if passport_api.get_opt(&passport_name).await?.is_none() {
+        let mut object = Passport::new(&passport_name, document.clone());
+        object.metadata.namespace = Some(ns.clone());
+        object.metadata.labels = Some(passports::labels(&name, &document));
+        object.metadata.owner_references = gate.controller_owner_ref(&()).map(|r| vec![r]);
+        let applied = passport_api
+            .patch(
+                &passport_name,
+                &PatchParams::apply(MANAGER),
+                &Patch::Apply(&object),
+            )
+            .await;
+        match applied {
+            Ok(_) => {
+                ctx.metrics.passports_written.inc();
+                tracing::info!(gate = %name, namespace = %ns, passport = %passport_name, decision = %document.decision, "wrote passport");
+            }
+            // Another writer (or an earlier attempt) already stored this decision.
+            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    ctx.metrics
+        .decisions
+        .get_or_create(&DecisionLabels {
+            decision: document.decision.as_str().into(),
+            mode: document.mode.as_str().into(),
+        })
+        .inc();
+
+    // 6. Update the status, and tell people when the decision changed.
+    let old = gate.status.as_ref();
+    let next_evaluation_at = next_evaluation(evaluation.next_stale_at, now, ctx.config.resync);
+    let new_status = status::evaluated(
+        old,
+        &status::Evaluated {
+            generation,
+            passport_name: &passport_name,
+            passport: &document,
+            failing_checks: &evaluation.failing_checks,
+            next_evaluation_at: Some(next_evaluation_at),
+            policy_name: &policy_name,
+            now,
+        },
+    );
+    write_status(ctx, gate, &new_status).await?;
+    if old.and_then(|s| s.decision) != Some(document.decision)
+        || old.and_then(|s| s.passport_name.as_deref()) != Some(passport_name.as_str())
+    {
+        let note = if evaluation.failing_checks.is_empty() {
+            format!(
+                "{} {}: {} (confidence {}%), Passport {passport_name}",
+                document.service, document.release, document.decision, document.confidence
+            )
+        } else {
+            format!(
+                "{} {}: {} (confidence {}%), failing: {}; Passport {passport_name}",
+                document.service,
+                document.release,
+                document.decision,
+                document.confidence,
+                evaluation.failing_checks.join(", ")
+            )
+        };
+        let type_ = if document.decision.allows_promotion() {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        publish(
+            ctx,
+            gate,
+            type_,
+            status::decision_reason(document.decision),
+            note,
+        )
+        .await;
+    }
+
+    // Retention: the newest passports stay, older ones go.
+    retain(ctx, &passport_api, &name, &passport_name).await;
+
+    let wait = next_evaluation_at.duration_since(now).as_secs().max(1) as u64;
+    Ok(Action::requeue(Duration::from_secs(wait)))
+}
+
+/// When to evaluate again: just after the first evidence goes stale, and at
+/// least every `resync`.
+fn next_evaluation(next_stale: Option<Timestamp>, now: Timestamp, resync: Duration) -> Timestamp {
+    let resync_at = now + jiff::SignedDuration::from_secs(resync.as_secs() as i64);
+    match next_stale {
+        Some(t) if t < resync_at => {
+            let t = t + jiff::SignedDuration::from_secs(1);
+            if t < now + jiff::SignedDuration::from_secs(1) {
+                now + jiff::SignedDuration::from_secs(1)
+            } else {
+                t
+            }
+        }
+        _ => resync_at,
+    }
+}
+
+async fn collect(
+    gate: &ReleaseGate,
+    ctx: &Context,
+    ns: &str,
+    now: Timestamp,
+) -> Result<Vec<EvidenceDocument>, Error> {
+    let scopes: Api<ConnectorScope> = Api::namespaced(ctx.client.clone(), ns);
+    let mut evidence = Vec::new();
+    for reference in &gate.spec.connector_scopes {
+        let Some(scope) = scopes.get_opt(&reference.name).await? else {
+            publish(
+                ctx,
+                gate,
+                EventType::Warning,
+                "ConnectorScopeNotFound",
+                format!(
+                    "ConnectorScope {} not found in namespace {ns}: its evidence counts as missing",
+                    reference.name
+                ),
+            )
+            .await;
+            continue;
+        };
+        let req = ScopeRequest {
+            namespace: ns,
+            name: &reference.name,
+            spec: &scope.spec,
+            service: &gate.spec.service,
+            environment: &gate.spec.environment,
+            now,
+        };
+        let connector = scope.spec.connector.as_str().to_string();
+        let started = std::time::Instant::now();
+        let result = ctx.connectors.collect(&req).await;
+        ctx.metrics
+            .connector_duration
+            .get_or_create(&ConnectorLabels {
+                connector: connector.clone(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        let (health, message, observed) = match result {
+            Ok(Some(doc)) => {
+                let message = format!("read {} facts", doc.facts.len());
+                ctx.metrics
+                    .evidence_age
+                    .get_or_create(&ConnectorLabels {
+                        connector: connector.clone(),
+                    })
+                    .set(
+                        now.duration_since(doc.freshness.observed_at)
+                            .as_secs_f64()
+                            .max(0.0),
+                    );
+                let observed = doc.freshness.observed_at;
+                evidence.push(doc);
+                (ConnectorHealth::Healthy, message, Some(observed))
+            }
+            Ok(None) => (
+                ConnectorHealth::Healthy,
+                "evidence is pushed into the ReleaseGate by CI".to_string(),
+                None,
+            ),
+            Err(err) => {
+                ctx.metrics
+                    .connector_errors
+                    .get_or_create(&ConnectorErrorLabels {
+                        connector: connector.clone(),
+                        health: err.reason().into(),
+                    })
+                    .inc();
+                let message = passport::redact::redact_str(&err.to_string()).into_owned();
+                tracing::info!(scope = %reference.name, namespace = %ns, health = err.reason(), %message, "connector produced no evidence");
+                (err.health(), message, None)
+            }
+        };
+        scope_status(ctx, &scopes, &scope, health, &message, observed, now).await;
+    }
+    Ok(evidence)
+}
+
+async fn scope_status(
+    ctx: &Context,
+    api: &Api<ConnectorScope>,
+    scope: &ConnectorScope,
+    health: ConnectorHealth,
+    message: &str,
+    observed: Option<Timestamp>,
+    now: Timestamp,
+) {
+    let old = scope.status.clone().unwrap_or_default();
+    let mut conditions = Vec::new();
+    status::set_condition(
+        &mut conditions,
+        &old.conditions,
+        status::Cond {
+            type_: status::READY,
+            status: health == ConnectorHealth::Healthy,
+            reason: health.as_str(),
+            message: message.to_string(),
+        },
+        scope.metadata.generation,
+        now,
+    );
+    let body = json!({
+        "apiVersion": "releasepassport.io/v1alpha1",
+        "kind": "ConnectorScope",
+        "status": {
+            "observedGeneration": scope.metadata.generation,
+            "health": health.as_str(),
+            "lastObservedAt": observed.or(old.last_observed_at),
+            "message": message,
+            "conditions": conditions,
+        }
+    });
+    if old.health != Some(health) && health != ConnectorHealth::Healthy {
+        let reference = scope.object_ref(&());
+        let event = Event {
+            type_: EventType::Warning,
+            reason: health.as_str().into(),
+            note: Some(message.chars().take(1000).collect()),
+            action: "CollectEvidence".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::debug!(error = %e, "publishing event failed");
+        }
+    }
+    if let Err(e) = api
+        .patch_status(
+            &scope.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+    {
+        tracing::warn!(scope = %scope.name_any(), error = %e, "writing ConnectorScope status failed");
+    }
+}
+
+async fn policy_status(
+    api: &Api<Policy>,
+    policy: &Policy,
+    outcome: Result<&engine::CompiledPolicy, &str>,
+) {
+    let old = policy.status.clone().unwrap_or_default();
+    let now = Timestamp::now();
+    let (valid, reason, message, hash, count) = match outcome {
+        Ok(c) => (
+            true,
+            "Compiled",
+            format!("{} rules compiled", c.rule_count()),
+            Some(c.hash().to_string()),
+            Some(c.rule_count() as i64),
+        ),
+        Err(msg) => (
+            false,
+            "InvalidPolicy",
+            msg.to_string(),
+            None,
+            Some(policy.spec.rules.len() as i64),
+        ),
+    };
+    if old.observed_generation == policy.metadata.generation
+        && old.conditions.iter().any(|c| {
+            c.type_ == "Valid"
+                && c.status == if valid { "True" } else { "False" }
+                && c.message == message
+        })
+    {
+        return;
+    }
+    let mut conditions = Vec::new();
+    status::set_condition(
+        &mut conditions,
+        &old.conditions,
+        status::Cond {
+            type_: "Valid",
+            status: valid,
+            reason,
+            message,
+        },
+        policy.metadata.generation,
+        now,
+    );
+    let body = json!({
+        "apiVersion": "releasepassport.io/v1alpha1",
+        "kind": "Policy",
+        "status": {
+            "observedGeneration": policy.metadata.generation,
+            "hash": hash,
+            "ruleCount": count,
+            "conditions": conditions,
+        }
+    });
+    if let Err(e) = api
+        .patch_status(
+            &policy.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+    {
+        tracing::warn!(policy = %policy.name_any(), error = %e, "writing Policy status failed");
+    }
+}
+
+async fn gate_failed(
+    gate: &ReleaseGate,
+    ctx: &Context,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let message = passport::redact::redact_str(message).into_owned();
+    let old = gate.status.as_ref();
+    let changed = old
+        .map(|s| {
+            !s.conditions
+                .iter()
+                .any(|c| c.type_ == status::READY && c.reason == reason && c.message == message)
+        })
+        .unwrap_or(true);
+    let new_status = status::failed(old, gate.metadata.generation, reason, &message, now);
+    write_status(ctx, gate, &new_status).await?;
+    if changed {
+        publish(ctx, gate, EventType::Warning, reason, message.clone()).await;
+    }
+    tracing::info!(gate = %gate.name_any(), namespace = ?gate.namespace(), reason, %message, "gate cannot be evaluated");
+    // Fixing the Policy or the gate triggers a reconcile through the watches;
+    // the requeue is a safety net.
+    Ok(Action::requeue(ctx.config.resync))
+}
+
+async fn write_status(
+    ctx: &Context,
+    gate: &ReleaseGate,
+    status: &crate::api::ReleaseGateStatus,
+) -> Result<(), Error> {
+    let api: Api<ReleaseGate> =
+        Api::namespaced(ctx.client.clone(), &gate.namespace().unwrap_or_default());
+    let body = json!({
+        "apiVersion": "releasepassport.io/v1alpha1",
+        "kind": "ReleaseGate",
+        "status": status,
+    });
+    api.patch_status(
+        &gate.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn publish(ctx: &Context, gate: &ReleaseGate, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Evaluate".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &gate.object_ref(&())).await {
+        tracing::debug!(error = %e, "publishing event failed");
+    }
+}
+
+async fn retain(ctx: &Context, api: &Api<Passport>, gate: &str, current: &str) {
+    let lp = ListParams::default().labels(&format!(
+        "{}={}",
+        passports::GATE_NAME_LABEL,
+        passports::gate_label(gate)
+    ));
+    let Ok(list) = api.list_metadata(&lp).await else {
+        return;
+    };
+    let owned: Vec<(String, Option<Timestamp>)> = list
+        .items
+        .into_iter()
+        .filter(|p| {
+            p.metadata.owner_references.as_ref().is_some_and(|refs| {
+                refs.iter()
+                    .any(|r| r.kind == "ReleaseGate" && r.name == gate)
+            })
+        })
+        .map(|p| {
+            (
+                p.metadata.name.clone().unwrap_or_default(),
+                p.metadata.creation_timestamp.map(|t| t.0),
+            )
+        })
+        .collect();
+    for name in passports::to_delete(owned, ctx.config.passport_history, current) {
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {
+                ctx.metrics.passports_deleted.inc();
+                tracing::debug!(passport = %name, "deleted by retention");
+            }
+            Err(e) => {
+                tracing::warn!(passport = %name, error = %e, "deleting an old passport failed")
+            }
+        }
+    }
+}
