@@ -3,6 +3,8 @@
 //! control plane when it is not running; it never substitutes a fake one.
 #![allow(dead_code)]
 
+pub mod controller;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -61,6 +63,16 @@ pub async fn client() -> Client {
         .await
         .expect("kubeconfig");
     Client::try_from(config).expect("client")
+}
+
+/// The admin client configuration of the local control plane (what
+/// [`client`] is built from), e.g. for clients that impersonate.
+pub async fn config() -> Config {
+    let env = cluster();
+    let kubeconfig = Kubeconfig::read_from(&env.kubeconfig).expect("reading kubeconfig");
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig")
 }
 
 /// Runs the real kubectl against the local control plane.
