@@ -422,3 +422,127 @@ async fn prometheus_token_from_a_secret_is_sent_but_never_shown_in_errors() {
     assert!(matches!(err, ConnectorError::Unreachable(_)), "{err:?}");
     assert!(!err.to_string().contains(TOKEN), "{err}");
 }
+
+/// Serves one Application document at `/api/v1/applications/<name>` the way
+/// Argo CD's API server answers it, to bearer `token` only (403 otherwise,
+/// as Argo CD does for both a missing and a hidden Application). Records
+/// each request line.
+fn argocd_api(name: &str, token: &str, application: Value) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+    let addr = listener.local_addr().expect("address");
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&requests);
+    let path = format!("/api/v1/applications/{name}?");
+    let expected_auth = format!("Bearer {token}");
+    let body = application.to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let Ok(read) = stream.try_clone() else {
+                continue;
+            };
+            let mut reader = BufReader::new(read);
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut authorized = false;
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("authorization")
+                {
+                    authorized = value.trim() == expected_auth;
+                }
+                line.clear();
+            }
+            if let Ok(mut seen) = record.lock() {
+                seen.push(request_line.trim_end().to_string());
+            }
+            let found = request_line.starts_with(&format!("GET {path}"));
+            let (status, body) = if authorized && found {
+                ("200 OK", body.clone())
+            } else {
+                (
+                    "403 Forbidden",
+                    r#"{"error":"permission denied","code":7,"message":"permission denied"}"#
+                        .to_string(),
+                )
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (format!("http://{addr}"), requests)
+}
+
+#[tokio::test]
+async fn argocd_api_with_a_token_reads_the_same_facts_as_the_resource() {
+    const TOKEN: &str = "argocd-token-0c9e1d2b7a4f";
+    argocd_crd();
+    let client = support::client().await;
+    let ns = support::namespace(&client, "argocd-api").await;
+    create_application(&client, &ns, "payment-api").await;
+    // The API answers the Application object itself: serve the one the
+    // apiserver holds.
+    let stored = applications(&client, &ns)
+        .get("payment-api")
+        .await
+        .expect("reading the Application back");
+    let stored = serde_json::to_value(&stored).expect("Application JSON");
+    support::kubectl_ok(&[
+        "-n",
+        &ns,
+        "create",
+        "secret",
+        "generic",
+        "argocd-token",
+        &format!("--from-literal=token={TOKEN}"),
+    ]);
+    let connectors = connectors(client).await;
+    let scope = |server: &str, key: &str| -> ConnectorScopeSpec {
+        serde_json::from_value(json!({
+            "connector": "argocd",
+            "argocd": {"application": "payment-api", "namespace": ns, "server": server},
+            "secretRef": {"name": "argocd-token", "key": key}
+        }))
+        .expect("ConnectorScope spec")
+    };
+
+    let (server, requests) = argocd_api("payment-api", TOKEN, stored);
+    let doc = collect(&connectors, &ns, &scope(&server, "token"))
+        .await
+        .expect("the API answers the Application");
+    assert_application_facts(&doc);
+    assert_eq!(doc.scope["source"], server);
+    assert_eq!(
+        requests.lock().expect("requests").as_slice(),
+        [format!(
+            "GET /api/v1/applications/payment-api?appNamespace={ns} HTTP/1.1"
+        )]
+    );
+
+    // Another token: Argo CD's 403 is Forbidden, and no token is shown.
+    support::kubectl_ok(&[
+        "-n",
+        &ns,
+        "patch",
+        "secret",
+        "argocd-token",
+        "--type=merge",
+        "-p",
+        r#"{"stringData":{"other":"argocd-token-stale-55aa"}}"#,
+    ]);
+    let err = collect(&connectors, &ns, &scope(&server, "other"))
+        .await
+        .expect_err("the API refuses another token");
+    assert!(matches!(err, ConnectorError::Forbidden(_)), "{err:?}");
+    assert!(
+        !err.to_string().contains("argocd-token-stale-55aa") && !err.to_string().contains(TOKEN),
+        "{err}"
+    );
+}
