@@ -125,16 +125,17 @@ impl Prometheus {
     }
 
     /// Waits until Prometheus answers `sum(http_requests_total) == 1000`,
-    /// i.e. it has scraped the exporter at least once.
-    async fn wait_for_series(&mut self) {
+    /// i.e. it has scraped the exporter at least once. `Err` with its log
+    /// when Prometheus exited (e.g. its port was taken meanwhile).
+    async fn wait_for_series(&mut self) -> Result<(), String> {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + STARTUP_DEADLINE;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
+                return Err(format!(
                     "prometheus exited with {status}: {}",
                     std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
+                ));
             }
             let answer = http
                 .get(format!("{}/api/v1/query", self.url))
@@ -145,7 +146,7 @@ impl Prometheus {
                 && let Ok(body) = response.json::<Value>().await
                 && body["data"]["result"][0]["value"][1] == json!("1000")
             {
-                return;
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
@@ -158,12 +159,20 @@ impl Prometheus {
     }
 }
 
-/// Prometheus with the exporter's series, ready to query.
+/// Prometheus with the exporter's series, ready to query. The port is
+/// chosen free but released before Prometheus binds it, so a start that
+/// lost it to another process is retried on a new port.
 async fn prometheus_with_series() -> Prometheus {
     let exporter = start_exporter();
-    let mut prometheus = Prometheus::start(exporter);
-    prometheus.wait_for_series().await;
-    prometheus
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        let mut prometheus = Prometheus::start(exporter);
+        match prometheus.wait_for_series().await {
+            Ok(()) => return prometheus,
+            Err(e) => failures.push(e),
+        }
+    }
+    panic!("prometheus did not start: {}", failures.join("\n---\n"));
 }
 
 /// Connectors whose Kubernetes client points nowhere: Prometheus scopes
