@@ -547,3 +547,82 @@ async fn cluster_bad_policy_sets_a_condition_and_an_event_while_other_gates_keep
     let (status, _) = next_passport(&client, &ns, "uses-broken-policy", None).await;
     assert_eq!(condition(&status, "Ready").status, "True");
 }
+
+#[tokio::test]
+async fn cluster_post_deploy_failure_once_the_target_runs_the_release_recommends_rollback() {
+    let (client, ns) = setup("postdeploy").await;
+    reader(&client, &ns, true).await;
+    seed_objects(&client, &ns).await;
+    // The Deployment already runs the release's image (digest '3f5d...' of the example gate).
+    let gate_template = seed_gate(&ns);
+    let image = gate_template.spec.artifact.image.clone();
+    let api: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "payment-api"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "payment-api"}},
+                 "template": {"metadata": {"labels": {"app": "payment-api"}},
+                              "spec": {"containers": [{"name": "api", "image": image}]}}}
+    }))
+    .expect("deployment");
+    let created = api
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("deployment");
+    let status = json!({"status": {"observedGeneration": created.metadata.generation, "replicas": 1,
+        "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1}});
+    api.patch_status(
+        "payment-api",
+        &PatchParams::default(),
+        &Patch::Merge(&status),
+    )
+    .await
+    .expect("status");
+
+    // Pre-deploy evidence passes, but the runtime error rate after promotion is 3%.
+    let mut gate = gate_template;
+    gate.spec.rollback = Some(Rollback {
+        release: "v2.17.9".into(),
+        image: Some(format!("registry.example.com/payment-api@{}", digest('9'))),
+    });
+    gate.spec.approvals =
+        serde_json::from_value(json!([{"actor": "alice@example.com", "reference": "CHG-1042"}]))
+            .expect("approval");
+    gate.spec.evidence = evidence("3%", true, now(), 3600);
+    Api::<ReleaseGate>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &gate)
+        .await
+        .expect("gate");
+
+    let (status, pp) = next_passport(&client, &ns, "payment-api-production", None).await;
+    assert_eq!(
+        pp.spec.decision,
+        Decision::RollbackRecommended,
+        "{:?}",
+        pp.spec.policy_results
+    );
+    assert!(
+        status
+            .failing_checks
+            .contains(&"post-deploy-error-rate".to_string()),
+        "{:?}",
+        status.failing_checks
+    );
+    assert!(
+        pp.spec
+            .next_actions
+            .iter()
+            .any(|a| a.contains("Roll back payment-api to v2.17.9")),
+        "{:?}",
+        pp.spec.next_actions
+    );
+    assert_eq!(status.deployed_image.as_deref(), Some(image.as_str()));
+    let (deployed, until) = (
+        status.deployed_at.expect("deployedAt"),
+        status.watch_until.expect("watchUntil"),
+    );
+    assert_eq!(
+        until.duration_since(deployed).as_secs(),
+        900,
+        "the gate's watch window"
+    );
+}

@@ -212,6 +212,16 @@ pub struct ReleaseGateStatus {
     /// When the gate will be evaluated again (before evidence goes stale).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_evaluation_at: Option<jiff::Timestamp>,
+    /// When the target workload was first seen running this release's image
+    /// digest (from `kubernetes` evidence); starts the post-deploy watch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_at: Option<jiff::Timestamp>,
+    /// The image the target was seen running at `deployedAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_image: Option<String>,
+    /// End of the post-deploy watch window, while postDeploy rules are evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_until: Option<jiff::Timestamp>,
     /// Ids of the rules that did not pass, for display and health checks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failing_checks: Vec<String>,

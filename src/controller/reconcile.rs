@@ -103,7 +103,13 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     // 2. Collect evidence from the ConnectorScopes.
     let evidence = collect(gate, ctx, &ns, now).await?;
 
-    // 3. Evaluate.
+    // 3. Evaluate: post-deploy rules too while the target runs this release
+    //    and its watch window is open.
+    let watch = post_deploy_watch(gate, &evidence, &compiled, now);
+    let stage = match &watch {
+        Some(w) if now < w.until => Stage::PostDeploy,
+        _ => Stage::PreDeploy,
+    };
     let gate_ref = GateReference {
         namespace: ns.clone(),
         name: name.clone(),
@@ -117,7 +123,7 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
         evidence: &evidence,
         now,
         actor: &ctx.config.actor,
-        stage: Stage::PreDeploy,
+        stage,
     };
     let evaluation = match engine::evaluate(&input) {
         Ok(e) => e,
@@ -167,7 +173,14 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
 
     // 6. Update the status, and tell people when the decision changed.
     let old = gate.status.as_ref();
-    let next_evaluation_at = next_evaluation(evaluation.next_stale_at, now, ctx.config.resync);
+    let mut next_evaluation_at = next_evaluation(evaluation.next_stale_at, now, ctx.config.resync);
+    if let Some(w) = &watch
+        && w.until > now
+        && w.until < next_evaluation_at
+    {
+        // Evaluate once more when the watch window closes.
+        next_evaluation_at = w.until;
+    }
     let new_status = status::evaluated(
         old,
         &status::Evaluated {
@@ -178,6 +191,7 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
             next_evaluation_at: Some(next_evaluation_at),
             policy_name: &policy_name,
             now,
+            watch: watch.clone(),
         },
     );
     write_status(ctx, gate, &new_status).await?;
@@ -219,6 +233,52 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
 
     let wait = next_evaluation_at.duration_since(now).as_secs().max(1) as u64;
     Ok(Action::requeue(Duration::from_secs(wait)))
+}
+
+/// The post-deploy watch: it starts when `kubernetes` evidence shows the
+/// target running the release's image digest, and lasts the gate's (else the
+/// policy's, else 15 minutes) watch window.
+fn post_deploy_watch(
+    gate: &ReleaseGate,
+    evidence: &[EvidenceDocument],
+    policy: &engine::CompiledPolicy,
+    now: Timestamp,
+) -> Option<status::Watch> {
+    policy.post_deploy_window_seconds()?;
+    let digest = gate.spec.artifact.image.rsplit_once('@')?.1;
+    let running = evidence
+        .iter()
+        .filter(|d| d.connector == "kubernetes")
+        .any(|d| {
+            d.facts.iter().any(|f| {
+                f.name == "images"
+                    && f.value
+                        .as_ref()
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|s| s.contains(digest))
+            })
+        });
+    if !running {
+        return None;
+    }
+    let old = gate.status.as_ref();
+    // The watch of this image started earlier if the status says so.
+    let deployed_at = old
+        .filter(|s| s.deployed_image.as_deref() == Some(gate.spec.artifact.image.as_str()))
+        .and_then(|s| s.deployed_at)
+        .unwrap_or(now);
+    let window = gate
+        .spec
+        .watch
+        .as_ref()
+        .and_then(|w| w.window_seconds)
+        .or(policy.post_deploy_window_seconds())
+        .unwrap_or(900);
+    Some(status::Watch {
+        deployed_at,
+        image: gate.spec.artifact.image.clone(),
+        until: deployed_at + jiff::SignedDuration::from_secs(window),
+    })
 }
 
 /// When to evaluate again: just after the first evidence goes stale, and at

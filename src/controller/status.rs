@@ -81,6 +81,16 @@ pub struct Evaluated<'a> {
     pub next_evaluation_at: Option<Timestamp>,
     pub policy_name: &'a str,
     pub now: Timestamp,
+    /// The post-deploy watch, when the target runs the release.
+    pub watch: Option<Watch>,
+}
+
+/// The post-deploy watch window of a release.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub deployed_at: Timestamp,
+    pub image: String,
+    pub until: Timestamp,
 }
 
 /// The status after a successful evaluation.
@@ -182,6 +192,9 @@ pub fn evaluated(old: Option<&ReleaseGateStatus>, e: &Evaluated<'_>) -> ReleaseG
         passport_name: Some(e.passport_name.to_string()),
         evaluated_at: Some(e.now),
         next_evaluation_at: e.next_evaluation_at,
+        deployed_at: e.watch.as_ref().map(|w| w.deployed_at),
+        deployed_image: e.watch.as_ref().map(|w| w.image.clone()),
+        watch_until: e.watch.as_ref().map(|w| w.until),
         failing_checks: e.failing_checks.to_vec(),
         next_actions: p.next_actions.clone(),
         conditions,
