@@ -26,7 +26,8 @@ crds: build ## Regenerate crds/ from src/api
 cluster: deps ## Start the local control plane (etcd + kube-apiserver) with our CRDs, in the background
 	@bash hack/cluster-crds.sh
 
-cluster-down: ## Stop the local control plane and delete its data
+cluster-down: ## Stop the demo processes and the local control plane, delete its data
+	@bash hack/demo.sh stop
 	@bash $(CLUSTER) down
 
 cluster-status: ## Is the local control plane running?
@@ -54,3 +55,8 @@ demo: build ## Local control plane, CRDs and the payment-api example, then list 
 
 clean: ## Remove build output (keeps the cached control-plane binaries)
 	$(CARGO) clean
+
+.PHONY: bench-controller
+bench-controller: ## Controller latency and memory on the local control plane (ARGS="--gates 400 --json")
+	$(CARGO) build --release --locked
+	$(CARGO) run --release --locked --example bench-controller -- $(ARGS)

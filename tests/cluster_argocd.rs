@@ -1,5 +1,5 @@
 //! The argocd connector against the real local control plane, with Argo CD's
-//! Application CRD (tests/fixtures/cluster/argocd-application-crd.yaml)
+//! Application CRD (e2e/crds/argocd-application-crd.yaml)
 //! installed and Applications whose status is written the way the Argo CD
 //! controller writes it (with the object: the CRD has no status subresource).
 //! Also: a token read from a Secret never shows in connector errors.
@@ -19,7 +19,7 @@ use releasepassport::connectors::{ConnectorError, Connectors, ScopeRequest};
 use serde_json::{Value, json};
 
 const CRD_NAME: &str = "applications.argoproj.io";
-const CRD_FIXTURE: &str = "tests/fixtures/cluster/argocd-application-crd.yaml";
+const CRD_FIXTURE: &str = "e2e/crds/argocd-application-crd.yaml";
 
 /// What the connector answered while the CRD was not installed.
 struct CrdAbsent {

@@ -12,10 +12,13 @@ pub const GATE_NAME_LABEL: &str = "releasepassport.io/release-gate";
 /// Label on every Passport with its decision, for selectors.
 pub const DECISION_LABEL: &str = "releasepassport.io/decision";
 
-/// Hash of what a passport decides, leaving out when it was decided: the
-/// generation time, the timeline, observation times and the signature. Two
-/// evaluations of identical inputs have the same identity, so re-evaluating
-/// an unchanged release writes no new passport.
+/// Hash of what a passport decides, leaving out when it was decided and the
+/// exact readings behind each rule: the generation time, the timeline,
+/// observation times, observed values and the signature. Re-evaluating an
+/// unchanged release therefore writes no new passport, and neither does a
+/// metric that moves without changing any rule's outcome (2.70% → 2.71%);
+/// any change of a rule's state, the decision, confidence, artifact, policy,
+/// mode, approvals, waivers or next actions does.
 pub fn identity(passport: &PassportSpec) -> Result<String, serde_json::Error> {
     let mut value = serde_json::to_value(passport)?;
     if let Some(map) = value.as_object_mut() {
@@ -27,6 +30,7 @@ pub fn identity(passport: &PassportSpec) -> Result<String, serde_json::Error> {
                 for item in items {
                     if let Some(obj) = item.as_object_mut() {
                         obj.remove("observedAt");
+                        obj.remove("observed");
                     }
                 }
             }
@@ -96,6 +100,27 @@ pub fn to_delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn passport(observed: &str, state: &str, at: &str) -> PassportSpec {
+        serde_json::from_value(serde_json::json!({
+            "passportVersion": "2026-05", "service": "s", "release": "r", "environment": "e",
+            "mode": "shadow", "decision": "HOLD", "confidence": 100, "generatedAt": at,
+            "artifact": {"image": "i", "digest": "d"}, "policy": {"name": "p", "hash": "h"}, "actor": "a",
+            "policyResults": [{"id": "error-rate", "label": "l", "state": state, "onFail": "HOLD",
+                               "required": true, "observed": observed, "observedAt": at}],
+            "signature": {"algorithm": "ed25519", "keyId": "k", "value": at}
+        }))
+        .expect("passport")
+    }
+
+    #[test]
+    fn identity_ignores_time_and_readings_but_not_outcomes() {
+        let a = identity(&passport("2.70028%", "fail", "2026-05-17T06:00:00Z")).expect("id");
+        let b = identity(&passport("2.7001%", "fail", "2026-05-17T06:05:00Z")).expect("id");
+        let c = identity(&passport("1.2%", "pass", "2026-05-17T06:05:00Z")).expect("id");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
 
     #[test]
     fn names_are_valid_and_stable() {
