@@ -64,7 +64,12 @@ fn evaluate_files(policy: &Path, release: &Path, evidence: &Path, extra: &[&str]
 #[test]
 fn seed_example_prints_hold_with_the_three_failing_checks_and_next_actions() {
     let out = evaluate(&example("payment-api-hold"), &[]);
-    assert_eq!(out.status.code(), Some(0), "shadow mode exits 0: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "shadow mode exits 0: {}",
+        stderr(&out)
+    );
     let text = stdout(&out);
     assert!(text.contains("Decision: HOLD"), "{text}");
     let failing = text
@@ -127,7 +132,12 @@ fn exit_codes_follow_the_decision_in_enforce_mode() {
         ("expired-waiver", 3),
     ] {
         let out = evaluate(&example(scenario), &[]);
-        assert_eq!(out.status.code(), Some(code), "{scenario}: {}", stdout(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{scenario}: {}",
+            stdout(&out)
+        );
     }
 }
 
@@ -211,7 +221,12 @@ fn an_unsigned_passport_does_not_verify() {
 /// Bad input: exit 2, one line naming the file and the field, never a panic.
 fn assert_bad_input(out: &Output, must_contain: &[&str]) {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}\nstdout: {}", stdout(out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {err}\nstdout: {}",
+        stdout(out)
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
     assert!(err.starts_with("error: "), "{err}");
@@ -234,7 +249,11 @@ fn unknown_condition_is_bad_input_naming_file_and_field() {
     );
     assert_bad_input(
         &out,
-        &["policy-unknown-operator.yaml", "spec.rules[0].condition.operator", "approximately"],
+        &[
+            "policy-unknown-operator.yaml",
+            "spec.rules[0].condition.operator",
+            "approximately",
+        ],
     );
 }
 
@@ -248,7 +267,11 @@ fn threshold_of_the_wrong_type_is_bad_input_naming_the_rule_field() {
     );
     assert_bad_input(
         &out,
-        &["policy-wrong-type.yaml", "spec.rules[2].condition.value", "InvalidValue"],
+        &[
+            "policy-wrong-type.yaml",
+            "spec.rules[2].condition.value",
+            "InvalidValue",
+        ],
     );
 }
 
@@ -260,7 +283,10 @@ fn field_of_the_wrong_type_is_bad_input() {
         &seed_file("evidence"),
         &[],
     );
-    assert_bad_input(&out, &["policy-wrong-field-type.yaml", "spec.rules[2].weight"]);
+    assert_bad_input(
+        &out,
+        &["policy-wrong-field-type.yaml", "spec.rules[2].weight"],
+    );
 }
 
 #[test]
@@ -273,7 +299,11 @@ fn invalid_cel_is_bad_input_naming_the_expression() {
     );
     assert_bad_input(
         &out,
-        &["policy-bad-cel.yaml", "spec.rules[2].expression", "InvalidExpression"],
+        &[
+            "policy-bad-cel.yaml",
+            "spec.rules[2].expression",
+            "InvalidExpression",
+        ],
     );
 }
 
@@ -318,7 +348,10 @@ fn unknown_mode_is_bad_input() {
         &seed_file("evidence"),
         &[],
     );
-    assert_bad_input(&out, &["releasegate-bad-mode.yaml", "spec.mode", "sometimes"]);
+    assert_bad_input(
+        &out,
+        &["releasegate-bad-mode.yaml", "spec.mode", "sometimes"],
+    );
 }
 
 #[test]
@@ -420,7 +453,10 @@ fn export_writes_json_markdown_and_csv() {
     assert_eq!(value["decision"], "HOLD");
 
     let md = stdout(&export(&passport, "markdown", &[]));
-    assert!(md.starts_with("# Release passport: payment-api v2.18.4 (production)"), "{md}");
+    assert!(
+        md.starts_with("# Release passport: payment-api v2.18.4 (production)"),
+        "{md}"
+    );
     assert!(md.contains("| Decision | **HOLD** |"));
     assert!(md.contains("2. Attach rollback artifact for payment-api v2.17.9."));
 
@@ -428,7 +464,11 @@ fn export_writes_json_markdown_and_csv() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 1 + 5, "{csv}");
     assert!(lines[0].starts_with("service,release,environment,mode,decision"));
-    assert!(lines.iter().any(|l| l.contains("rollback-image,Rollback image missing,fail")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("rollback-image,Rollback image missing,fail"))
+    );
 }
 
 #[test]
@@ -489,7 +529,11 @@ fn export_bundle_holds_everything_needed_to_verify() {
 fn export_bundle_without_public_key_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let passport = signed_seed(dir.path());
-    let out = export(&passport, "bundle", &["--out", dir.path().join("b.tgz").to_str().unwrap()]);
+    let out = export(
+        &passport,
+        "bundle",
+        &["--out", dir.path().join("b.tgz").to_str().unwrap()],
+    );
     assert_bad_input(&out, &["--public-key"]);
 }
 
@@ -539,7 +583,11 @@ fn keygen_writes_a_pair_that_signs_and_verifies_and_refuses_to_overwrite() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 
-    let again = bin().args(["keygen", "--out-dir"]).arg(&keys).output().unwrap();
+    let again = bin()
+        .args(["keygen", "--out-dir"])
+        .arg(&keys)
+        .output()
+        .unwrap();
     assert_bad_input(&again, &["exists"]);
 }
 

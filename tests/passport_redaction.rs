@@ -4,9 +4,7 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use releasepassport::api::{
-    Approval, BuildRun, EvidenceDocument, Policy, ReleaseGate, Waiver,
-};
+use releasepassport::api::{Approval, BuildRun, EvidenceDocument, Policy, ReleaseGate, Waiver};
 use releasepassport::engine::{self, EvaluationInput, Stage};
 use releasepassport::passport::{self, PassportSigner, export, redact};
 use serde_json::json;
@@ -40,7 +38,10 @@ fn corpus() -> Vec<Case> {
             rest = &after[end + 2..];
         }
         text.push_str(rest);
-        assert!(!secrets.is_empty(), "corpus line without a marked secret: {line}");
+        assert!(
+            !secrets.is_empty(),
+            "corpus line without a marked secret: {line}"
+        );
         cases.push(Case { text, secrets });
     }
     cases
@@ -163,12 +164,17 @@ fn no_corpus_secret_survives_in_the_passport_or_any_export() {
         evidence[0].scope.insert("note".into(), text.clone());
         evidence[0].scope.insert("token".into(), text.clone());
         // ... and as the value of a sensitive fact a rule reads.
-        evidence[2].facts.push(serde_json::from_value(json!({"name": "api_token", "value": text})).unwrap());
+        evidence[2]
+            .facts
+            .push(serde_json::from_value(json!({"name": "api_token", "value": text})).unwrap());
         let mut policy = policy.spec.clone();
-        policy.rules.push(serde_json::from_value(json!({
-            "id": "token-present", "label": "Token present", "connector": "prometheus",
-            "fact": "api_token", "condition": {"operator": "present"}
-        })).unwrap());
+        policy.rules.push(
+            serde_json::from_value(json!({
+                "id": "token-present", "label": "Token present", "connector": "prometheus",
+                "fact": "api_token", "condition": {"operator": "present"}
+            }))
+            .unwrap(),
+        );
         let compiled_with_token = engine::compile(&policy).unwrap();
         for compiled in [&compiled, &compiled_with_token] {
             let mut doc = engine::evaluate(&EvaluationInput {

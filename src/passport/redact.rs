@@ -148,10 +148,11 @@ static REDACTOR: LazyLock<Redactor> = LazyLock::new(|| {
 /// Replaces every secret-shaped part of a text with `[redacted]`.
 pub fn redact_str(text: &str) -> Cow<'_, str> {
     let r = &*REDACTOR;
-    let matched = r.any.matches(text);
-    if !matched.matched_any() {
+    // Most text holds no secret: one early-exiting scan decides that.
+    if !r.any.is_match(text) {
         return Cow::Borrowed(text);
     }
+    let matched = r.any.matches(text);
     let mut out = Cow::Borrowed(text);
     for (i, (re, replacement)) in r.rules.iter().enumerate() {
         // A later rule may match text an earlier replacement created
