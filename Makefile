@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 CLUSTER := e2e/cluster.sh
-BIN := target/debug/releasepassport
+BIN := $(or $(CARGO_TARGET_DIR),target)/debug/releasepassport
 # Test targets in tests/: cluster_*.rs need the local control plane, the rest do not.
 CLUSTER_TESTS := $(patsubst tests/%.rs,--test %,$(wildcard tests/cluster_*.rs))
 OTHER_TESTS := $(patsubst tests/%.rs,--test %,$(filter-out tests/cluster_%,$(wildcard tests/*.rs)))
