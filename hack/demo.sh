@@ -79,7 +79,8 @@ kubectl apply -n "$ns" -f examples/demo/workloads.yaml >/dev/null
 generation=$(kubectl get -n "$ns" deployment/payment-api -o jsonpath='{.metadata.generation}')
 kubectl patch -n "$ns" deployment/payment-api --subresource=status --type=merge -p "{\"status\":{\"observedGeneration\":$generation,\"replicas\":2,\"readyReplicas\":2,\"availableReplicas\":2,\"updatedReplicas\":2}}" >/dev/null
 say "applying examples/ (the payment-api release of the sample passport) in namespace $ns"
-kubectl apply -n "$ns" -f examples/ -f examples/demo/staging.yaml >/dev/null
+kubectl apply -n "$ns" -f examples/policy.yaml -f examples/releasegate.yaml -f examples/demo/staging.yaml \
+  -f examples/connectorscope-prometheus.yaml -f examples/connectorscope-kubernetes.yaml -f examples/connectorscope-argocd.yaml >/dev/null
 
 # CI pushes what only it knows: no Sev-1 incident; the change approval is
 # linked for staging but not (yet) for production.

@@ -98,7 +98,7 @@ async fn cluster_accepts_a_valid_object_of_each_kind() {
     assert_eq!(gate.spec.mode, Mode::Shadow);
 
     Api::<Passport>::namespaced(client.clone(), &ns)
-        .create(&pp, &sample_passport("payment-api-production-1"))
+        .create(&pp, &support::load_yaml("examples/passport.yaml"))
         .await
         .expect("valid Passport is accepted");
 }
@@ -389,4 +389,28 @@ async fn cluster_kubectl_prints_passport_columns_and_the_category() {
         explain.contains("enforce") && explain.contains("blocks promotions"),
         "{explain}"
     );
+}
+
+#[tokio::test]
+async fn cluster_stores_the_example_passport_and_its_signature_still_verifies() {
+    let (client, ns) = setup("ppexample").await;
+    let passport: Passport = support::load_yaml("examples/passport.yaml");
+    let api = Api::<Passport>::namespaced(client.clone(), &ns);
+    api.create(&PostParams::default(), &passport)
+        .await
+        .expect("the example Passport is valid");
+    // Read back the raw JSON the apiserver serves, and verify it as `releasepassport verify` does.
+    let ar = ApiResource::erase::<Passport>(&());
+    let raw: DynamicObject = Api::namespaced_with(client.clone(), &ns, &ar)
+        .get("payment-api-production-example")
+        .await
+        .expect("read back");
+    let pem = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/passport.pub"),
+    )
+    .expect("example public key");
+    let mut keys = releasepassport::passport::VerifyingKeySet::new();
+    keys.insert(releasepassport::passport::load_verifying_key_pem(&pem).expect("public key"));
+    let verified = releasepassport::passport::verify_value(&raw.data["spec"], &keys);
+    assert!(verified.is_ok(), "{verified:?}");
 }
