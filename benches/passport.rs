@@ -40,7 +40,7 @@ fn policy() -> PolicySpec {
                 "connector": connector,
                 "fact": fact,
                 "condition": condition,
-                "onFail": ["HOLD", "BLOCK", "REQUIRE_APPROVAL"][i % 3],
+                "onFail": (["HOLD", "BLOCK", "REQUIRE_APPROVAL"][i % 3]),
                 "nextAction": "Fix {rule.label} for {service} {release}, then re-run the {mode} gate.",
             }));
         }
