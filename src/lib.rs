@@ -8,3 +8,4 @@ pub mod connectors;
 pub mod controller;
 pub mod engine;
 pub mod passport;
+pub mod webhook;

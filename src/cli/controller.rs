@@ -56,6 +56,34 @@ pub struct ControllerArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Address of the admission webhook (HTTPS, `POST /validate`).
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub webhook_addr: SocketAddr,
+    /// Directory with the webhook's serving certificate (`tls.crt`, `tls.key`), re-read when it
+    /// changes. The webhook is served when this or --webhook-self-signed is given.
+    #[arg(long, value_name = "DIR")]
+    pub webhook_cert_dir: Option<PathBuf>,
+    /// How often, in seconds, --webhook-cert-dir is checked for a new certificate.
+    #[arg(long, default_value_t = 10)]
+    pub webhook_cert_reload_seconds: u64,
+    /// Generate a self-signed CA and serving certificate (kept in --webhook-cert-secret) and patch the CA into the caBundle of --webhook-config-name.
+    #[arg(long, conflicts_with = "webhook_cert_dir")]
+    pub webhook_self_signed: bool,
+    /// Secret of the self-signed certificate.
+    #[arg(long, default_value = "releasepassport-webhook-tls")]
+    pub webhook_cert_secret: String,
+    /// Names in the self-signed certificate (DNS names or IP addresses; repeatable). Default: the webhook Service's names and 127.0.0.1.
+    #[arg(long = "webhook-cert-name", value_name = "NAME")]
+    pub webhook_cert_names: Vec<String>,
+    /// Service in front of the webhook port (for the default certificate names).
+    #[arg(long, default_value = "releasepassport-webhook")]
+    pub webhook_service_name: String,
+    /// Name of the ValidatingWebhookConfiguration whose caBundle the self-signed bootstrap patches.
+    #[arg(long, default_value = "releasepassport-webhook")]
+    pub webhook_config_name: String,
+    /// Do not serve the admission webhook.
+    #[arg(long, conflicts_with_all = ["webhook_cert_dir", "webhook_self_signed"])]
+    pub no_webhook: bool,
     /// Stop when standard input closes (lets a parent process own the controller's lifetime).
     #[arg(long, hide = true)]
     pub exit_on_stdin_close: bool,
@@ -94,6 +122,40 @@ pub fn run(args: &ControllerArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+fn webhook_config(args: &ControllerArgs) -> Option<crate::webhook::WebhookConfig> {
+    use crate::webhook::{TlsSource, WebhookConfig};
+    if args.no_webhook || (args.webhook_cert_dir.is_none() && !args.webhook_self_signed) {
+        return None;
+    }
+    let tls = match &args.webhook_cert_dir {
+        Some(dir) => TlsSource::Dir {
+            dir: dir.clone(),
+            reload: Duration::from_secs(args.webhook_cert_reload_seconds.max(1)),
+        },
+        None => {
+            let names = if args.webhook_cert_names.is_empty() {
+                let (svc, ns) = (&args.webhook_service_name, &args.namespace);
+                vec![
+                    format!("{svc}.{ns}.svc"),
+                    format!("{svc}.{ns}.svc.cluster.local"),
+                    "127.0.0.1".to_string(),
+                ]
+            } else {
+                args.webhook_cert_names.clone()
+            };
+            TlsSource::SelfSigned {
+                secret: args.webhook_cert_secret.clone(),
+                names,
+            }
+        }
+    };
+    Some(WebhookConfig {
+        addr: args.webhook_addr,
+        tls,
+        config_name: args.webhook_config_name.clone(),
+    })
+}
+
 async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
     let kube_config = match &args.kubeconfig {
         Some(path) => {
@@ -130,6 +192,7 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
         }),
         admin_addr: args.admin_addr,
         actor: format!("releasepassport-controller/{identity}"),
+        webhook: webhook_config(args),
     };
     let exit_on_stdin_close = args.exit_on_stdin_close;
     let shutdown = async move {

@@ -8,6 +8,7 @@ mod export;
 mod input;
 mod keygen;
 mod verify;
+mod webhook_config;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Generate an ed25519 key pair for signing passports.
     Keygen(keygen::KeygenArgs),
+    /// Print the ValidatingWebhookConfiguration of the admission webhook.
+    WebhookConfig(webhook_config::WebhookConfigArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -48,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(args) => verify::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Keygen(args) => keygen::run(&args),
+        Command::WebhookConfig(args) => webhook_config::run(&args),
     }
 }

@@ -57,6 +57,8 @@ pub struct ControllerConfig {
     pub admin_addr: SocketAddr,
     /// Recorded as the passport `actor`.
     pub actor: String,
+    /// The admission webhook, served by every replica; `None` disables it.
+    pub webhook: Option<crate::webhook::WebhookConfig>,
 }
 
 /// What every reconcile shares.
@@ -86,6 +88,7 @@ pub async fn run(
 
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
+    let webhook_metrics = crate::webhook::WebhookMetrics::register(&mut registry);
     let health = Arc::new(Health::default());
     let admin = admin::serve(config.admin_addr, registry, health.clone())
         .await
@@ -102,6 +105,27 @@ pub async fn run(
     .await
     .context("loading the passport signing key")?;
     tracing::info!(key_id = signer.key_id(), "passport signing key loaded");
+
+    // The webhook runs on every replica, leader or not: it only reads.
+    let webhook = match &config.webhook {
+        Some(webhook) => {
+            let mut keys = crate::passport::VerifyingKeySet::new();
+            keys.insert_with_id(signer.key_id(), signer.verifying_key());
+            Some(
+                crate::webhook::start(
+                    client.clone(),
+                    &config.namespace,
+                    webhook,
+                    keys,
+                    webhook_metrics,
+                )
+                .await
+                .context("starting the admission webhook")?,
+            )
+        }
+        None => None,
+    };
+    let _webhook = crate::webhook::AbortOnDrop(webhook.into_iter().collect());
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

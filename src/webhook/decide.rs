@@ -1,0 +1,555 @@
+//! The admission decision, as a pure function of what the webhook knows: the
+//! old and new workload, the gate named by its label, the gate's current
+//! Passport, a way to verify passports, and the time. No I/O.
+//!
+//! Branches, in order:
+//! 1. pod template images unchanged (scale, label, annotation edits) → admit;
+//! 2. the gate named by the label does not exist → deny (the mode is unknown,
+//!    so the label is taken at its word);
+//! 3. every new image is the gate's declared rollback image → admit with a
+//!    warning and an Event, whatever the passport says;
+//! 4. otherwise the gate's current Passport must exist, verify (signature and
+//!    known key id), have been issued for this gate, be fresh, cover every new
+//!    image digest (containers and initContainers, pinned by digest) and
+//!    decide ALLOW (or ALLOW_WITH_CANARY for a Rollout with a canary or
+//!    blue-green strategy). In enforce mode a failure denies; in shadow mode
+//!    the change is admitted with warnings that say what enforce would do.
+//!
+//! **Fresh** means: the Passport is the one named by the gate's
+//! `status.passportName`; the gate's `status.observedGeneration` equals its
+//! `metadata.generation` (the controller has evaluated the current spec); the
+//! generation recorded (and signed) in the Passport's `gate` reference equals
+//! it too; and, when the gate's status announces its next evaluation, that
+//! time plus [`EVALUATION_GRACE`] has not passed (the controller is keeping
+//! the decision up to date).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::api::{Decision, Mode, PassportSpec, ReleaseGate, ResultState};
+use crate::passport::{VerifyError, VerifyingKeySet};
+
+/// How long after `status.nextEvaluationAt` a decision still counts as fresh.
+pub const EVALUATION_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
+
+/// The workload kinds the webhook understands.
+pub const KINDS: [&str; 4] = ["Deployment", "StatefulSet", "DaemonSet", "Rollout"];
+
+/// The object under review.
+#[derive(Clone, Copy, Debug)]
+pub struct Review<'a> {
+    /// `Deployment`, `StatefulSet`, `DaemonSet` or `Rollout`.
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// `None` on CREATE.
+    pub old: Option<&'a Value>,
+    pub new: &'a Value,
+}
+
+/// A Passport as stored: its name and the raw JSON of its `spec`.
+#[derive(Clone, Copy, Debug)]
+pub struct StoredPassport<'a> {
+    pub name: &'a str,
+    pub spec: &'a Value,
+}
+
+/// Why a passport cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PassportProblem {
+    /// The signature check failed.
+    Signature(VerifyError),
+    /// It verifies but is not a passport document this version understands.
+    Malformed(String),
+}
+
+/// Verifies a stored passport and parses it.
+pub trait PassportVerifier {
+    fn check(&self, spec: &Value) -> Result<Arc<PassportSpec>, PassportProblem>;
+}
+
+impl PassportVerifier for VerifyingKeySet {
+    fn check(&self, spec: &Value) -> Result<Arc<PassportSpec>, PassportProblem> {
+        check_passport(spec, self)
+    }
+}
+
+/// Verifies the raw JSON, then parses it (what the cache memoises).
+pub fn check_passport(
+    spec: &Value,
+    keys: &VerifyingKeySet,
+) -> Result<Arc<PassportSpec>, PassportProblem> {
+    crate::passport::verify_value(spec, keys).map_err(PassportProblem::Signature)?;
+    serde_json::from_value::<PassportSpec>(spec.clone())
+        .map(Arc::new)
+        .map_err(|e| PassportProblem::Malformed(e.to_string()))
+}
+
+/// What the webhook answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Admit,
+    AdmitWithWarning(Vec<String>),
+    Deny(String),
+}
+
+/// Machine-readable reason, for metrics and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Pod template images did not change.
+    Unchanged,
+    /// The passport allows the change.
+    Allowed,
+    /// Shadow mode: admitted although enforce mode would deny.
+    Shadow,
+    /// Every new image is the declared rollback image.
+    Rollback,
+    /// The gate named by the label does not exist.
+    NoGate,
+    /// The gate has no current passport.
+    NoPassport,
+    /// The passport does not verify.
+    BadSignature,
+    /// The passport was issued for another gate.
+    ForeignPassport,
+    /// The passport does not describe the gate's current spec.
+    Stale,
+    /// A new image is not pinned by digest.
+    NotPinned,
+    /// A new image digest is not the passport's artifact digest.
+    NotCovered,
+    /// The passport's decision does not allow promotion.
+    Decision,
+    /// The request cannot be read.
+    Malformed,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Unchanged => "unchanged",
+            Reason::Allowed => "allowed",
+            Reason::Shadow => "shadow",
+            Reason::Rollback => "rollback",
+            Reason::NoGate => "no_gate",
+            Reason::NoPassport => "no_passport",
+            Reason::BadSignature => "bad_signature",
+            Reason::ForeignPassport => "foreign_passport",
+            Reason::Stale => "stale",
+            Reason::NotPinned => "not_pinned",
+            Reason::NotCovered => "not_covered",
+            Reason::Decision => "decision",
+            Reason::Malformed => "malformed",
+        }
+    }
+}
+
+/// An Event to record on the gate (after answering).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateEvent {
+    /// `AdmissionDenied` or `RollbackAdmitted`.
+    pub reason: &'static str,
+    pub note: String,
+    /// Warning (true) or Normal Event.
+    pub warning: bool,
+}
+
+/// The decision with what the server records about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub reason: Reason,
+    /// Mode of the gate, when there is one.
+    pub mode: Option<Mode>,
+    /// Event for the gate, when one should be recorded.
+    pub event: Option<GateEvent>,
+}
+
+impl Outcome {
+    fn new(verdict: Verdict, reason: Reason, mode: Option<Mode>) -> Self {
+        Self {
+            verdict,
+            reason,
+            mode,
+            event: None,
+        }
+    }
+
+    pub fn allowed(&self) -> bool {
+        !matches!(self.verdict, Verdict::Deny(_))
+    }
+}
+
+/// One container image of a pod template.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Image {
+    pub container: String,
+    pub image: String,
+}
+
+/// Images of the pod template (`spec.template.spec`): initContainers then containers.
+pub fn template_images(object: &Value) -> Vec<Image> {
+    let pod = object.pointer("/spec/template/spec");
+    let mut images = Vec::new();
+    for list in ["initContainers", "containers"] {
+        for c in pod
+            .and_then(|p| p.get(list))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            images.push(Image {
+                container: c
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                image: c
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            });
+        }
+    }
+    images
+}
+
+/// `sha256:<64 lowercase hex>` of an image pinned by digest.
+pub fn image_digest(image: &str) -> Option<&str> {
+    let (name, digest) = image.rsplit_once('@')?;
+    let hex = digest.strip_prefix("sha256:")?;
+    (!name.is_empty()
+        && hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(digest)
+}
+
+/// Images in `new` that `old` does not run (all of them on CREATE).
+pub fn new_images(old: Option<&Value>, new: &Value) -> Vec<Image> {
+    let before: BTreeSet<String> = old
+        .map(template_images)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.image)
+        .collect();
+    let mut seen = BTreeSet::new();
+    template_images(new)
+        .into_iter()
+        .filter(|i| !before.contains(&i.image) && seen.insert(i.image.clone()))
+        .collect()
+}
+
+/// Whether the pod template images differ (as lists, in order).
+pub fn images_changed(old: Option<&Value>, new: &Value) -> bool {
+    match old {
+        None => true,
+        Some(old) => template_images(old) != template_images(new),
+    }
+}
+
+/// Whether the object uses a progressive strategy (Rollout canary or blue-green).
+pub fn progressive(kind: &str, object: &Value) -> bool {
+    kind == "Rollout"
+        && object
+            .pointer("/spec/strategy")
+            .and_then(Value::as_object)
+            .is_some_and(|s| s.contains_key("canary") || s.contains_key("blueGreen"))
+}
+
+/// Decides one admission request.
+pub fn decide(
+    review: &Review<'_>,
+    gate_name: &str,
+    gate: Option<&ReleaseGate>,
+    passport: Option<StoredPassport<'_>>,
+    verifier: &dyn PassportVerifier,
+    now: jiff::Timestamp,
+) -> Outcome {
+    if !images_changed(review.old, review.new) {
+        return Outcome::new(Verdict::Admit, Reason::Unchanged, gate.map(|g| g.spec.mode));
+    }
+    let what = format!("{} {}/{}", review.kind, review.namespace, review.name);
+    let Some(gate) = gate else {
+        return Outcome::new(
+            Verdict::Deny(format!(
+                "Release Passport: {what} is labelled {}={gate_name} but ReleaseGate {}/{gate_name} does not exist. \
+                 Create the ReleaseGate (kubectl apply -f releasegate.yaml -n {}) and wait for its Passport, \
+                 or remove the label to take the workload out of the gate.",
+                crate::api::GATE_LABEL,
+                review.namespace,
+                review.namespace
+            )),
+            Reason::NoGate,
+            None,
+        );
+    };
+    let mode = gate.spec.mode;
+    let gate_id = format!("ReleaseGate {}/{gate_name}", review.namespace);
+    let changed = new_images(review.old, review.new);
+
+    // The incident rollback path: never blocked.
+    if let Some(rollback) = gate.spec.rollback.as_ref().and_then(|r| r.image.as_deref())
+        && let Some(rollback_digest) = image_digest(rollback)
+        && !changed.is_empty()
+        && changed
+            .iter()
+            .all(|i| image_digest(&i.image) == Some(rollback_digest))
+    {
+        let release = gate
+            .spec
+            .rollback
+            .as_ref()
+            .map(|r| r.release.as_str())
+            .unwrap_or("");
+        let note = format!(
+            "Rollback of {what} to {rollback} (release {release}) admitted without a passport: the gate never blocks an incident rollback"
+        );
+        let mut outcome = Outcome::new(
+            Verdict::AdmitWithWarning(vec![format!(
+                "Release Passport: rollback to the declared rollback image of {gate_id} ({release}) admitted without a passport; an Event was recorded on the gate"
+            )]),
+            Reason::Rollback,
+            Some(mode),
+        );
+        outcome.event = Some(GateEvent {
+            reason: "RollbackAdmitted",
+            note,
+            warning: true,
+        });
+        return outcome;
+    }
+
+    let findings = evaluate(review, gate_name, gate, passport, verifier, now, &changed);
+    match (mode, findings) {
+        (_, Ok(decision)) => {
+            let verdict = match mode {
+                Mode::Shadow => Verdict::AdmitWithWarning(vec![format!(
+                    "Release Passport (shadow): {gate_id} passport decision {decision}; enforce mode would admit this change"
+                )]),
+                Mode::Enforce => Verdict::Admit,
+            };
+            Outcome::new(verdict, Reason::Allowed, Some(mode))
+        }
+        (Mode::Shadow, Err(findings)) => {
+            let mut warnings = vec![format!(
+                "Release Passport (shadow): {gate_id}: enforce mode would deny this change ({})",
+                findings.summary
+            )];
+            warnings.extend(
+                findings
+                    .details
+                    .iter()
+                    .map(|d| format!("Release Passport (shadow): {d}")),
+            );
+            Outcome::new(
+                Verdict::AdmitWithWarning(warnings),
+                Reason::Shadow,
+                Some(mode),
+            )
+        }
+        (Mode::Enforce, Err(findings)) => {
+            let message = format!(
+                "Release Passport denied {what} ({gate_id}, enforce mode): {}. {}",
+                findings.summary,
+                findings.details.join(" ")
+            );
+            let mut outcome = Outcome::new(
+                Verdict::Deny(message.trim_end().to_string()),
+                findings.reason,
+                Some(mode),
+            );
+            outcome.event = Some(GateEvent {
+                reason: "AdmissionDenied",
+                note: format!("Change of {what} denied: {}", findings.summary),
+                warning: true,
+            });
+            outcome
+        }
+    }
+}
+
+/// Why enforce mode would deny: the first reason, a one-line summary and the
+/// details (failing checks, next actions) as sentences.
+struct Findings {
+    reason: Reason,
+    summary: String,
+    details: Vec<String>,
+}
+
+fn evaluate(
+    review: &Review<'_>,
+    gate_name: &str,
+    gate: &ReleaseGate,
+    passport: Option<StoredPassport<'_>>,
+    verifier: &dyn PassportVerifier,
+    now: jiff::Timestamp,
+    changed: &[Image],
+) -> Result<Decision, Findings> {
+    let ns = review.namespace;
+    let status = gate.status.as_ref();
+    let current = status.and_then(|s| s.passport_name.as_deref());
+    let wait = format!(
+        "Wait for the controller to evaluate the gate (kubectl get releasegate {gate_name} -n {ns}), then retry."
+    );
+    let Some(passport) = passport.filter(|p| Some(p.name) == current) else {
+        return Err(Findings {
+            reason: Reason::NoPassport,
+            summary: match current {
+                Some(name) => format!("its current Passport {name} does not exist"),
+                None => "the gate has no Passport yet".to_string(),
+            },
+            details: vec![wait],
+        });
+    };
+    let pname = passport.name;
+    let spec = match verifier.check(passport.spec) {
+        Ok(spec) => spec,
+        Err(problem) => {
+            let why = match &problem {
+                PassportProblem::Signature(e) => format!("{} ({e})", e.check()),
+                PassportProblem::Malformed(e) => format!("Malformed ({e})"),
+            };
+            return Err(Findings {
+                reason: Reason::BadSignature,
+                summary: format!("Passport {pname} does not verify: {why}"),
+                details: vec![format!(
+                    "Its signed content was changed or it was signed by a key the operator does not trust, so it admits nothing. \
+                     Delete it (kubectl delete passport {pname} -n {ns}) and let the controller re-evaluate the gate."
+                )],
+            });
+        }
+    };
+    // Issued for this gate.
+    match &spec.gate {
+        Some(g) if g.name == gate_name && g.namespace == ns => {}
+        other => {
+            return Err(Findings {
+                reason: Reason::ForeignPassport,
+                summary: format!(
+                    "Passport {pname} was issued for {}, not for this gate",
+                    other
+                        .as_ref()
+                        .map(|g| format!("ReleaseGate {}/{}", g.namespace, g.name))
+                        .unwrap_or_else(|| "no gate".to_string())
+                ),
+                details: vec![wait],
+            });
+        }
+    }
+    // Fresh.
+    let generation = gate.metadata.generation;
+    let observed = status.and_then(|s| s.observed_generation);
+    let signed_generation = spec.gate.as_ref().and_then(|g| g.generation);
+    let overdue = status
+        .and_then(|s| s.next_evaluation_at)
+        .and_then(|next| next.checked_add(EVALUATION_GRACE).ok())
+        .is_some_and(|deadline| now > deadline);
+    if observed != generation || signed_generation != generation || overdue {
+        let why = if overdue {
+            "the gate's evaluation is overdue (is the controller running?)".to_string()
+        } else {
+            format!(
+                "it describes generation {} of the gate, the current spec is generation {}",
+                signed_generation.or(observed).unwrap_or_default(),
+                generation.unwrap_or_default()
+            )
+        };
+        return Err(Findings {
+            reason: Reason::Stale,
+            summary: format!("Passport {pname} is not current: {why}"),
+            details: vec![wait],
+        });
+    }
+
+    let mut problems: Vec<(Reason, String)> = Vec::new();
+    let covered = spec.artifact.digest.as_str();
+    for image in changed {
+        match image_digest(&image.image) {
+            None => problems.push((
+                Reason::NotPinned,
+                format!(
+                    "image {:?} (container {}) is not pinned by digest; enforce mode admits only image@sha256:<digest> covered by the passport",
+                    image.image, image.container
+                ),
+            )),
+            Some(d) if d != covered => problems.push((
+                Reason::NotCovered,
+                format!(
+                    "image {:?} (container {}) is not covered by Passport {pname}, which covers {covered}",
+                    image.image, image.container
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    let decision = spec.decision;
+    let allowed = decision == Decision::Allow
+        || (decision == Decision::AllowWithCanary && progressive(review.kind, review.new));
+    if !allowed {
+        let why = if decision == Decision::AllowWithCanary {
+            format!(
+                "Passport {pname} decided {decision}, which needs a progressive rollout (an Argo Rollout with a canary or blue-green strategy)"
+            )
+        } else {
+            format!("Passport {pname} decided {decision}")
+        };
+        problems.push((Reason::Decision, why));
+    }
+    if problems.is_empty() {
+        return Ok(decision);
+    }
+
+    let mut details = Vec::new();
+    let failing: Vec<String> = spec
+        .policy_results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.state,
+                ResultState::Fail | ResultState::Stale | ResultState::Missing
+            )
+        })
+        .map(|r| {
+            let state = match r.state {
+                ResultState::Fail => "fail",
+                ResultState::Stale => "stale",
+                _ => "missing",
+            };
+            let mut s = format!("{} ({state}", r.id);
+            if let Some(o) = &r.observed {
+                s.push_str(&format!(", observed {o}"));
+            }
+            if let Some(t) = &r.threshold {
+                s.push_str(&format!(", threshold {t}"));
+            }
+            s.push(')');
+            s
+        })
+        .collect();
+    if !failing.is_empty() {
+        details.push(format!("Failing checks: {}.", failing.join(", ")));
+    }
+    if !spec.next_actions.is_empty() {
+        details.push(format!("Next actions: {}", spec.next_actions.join(" ")));
+    }
+    if problems.iter().any(|(r, _)| *r != Reason::Decision) {
+        details.push(format!(
+            "To promote another image, set spec.artifact.image of the gate to it and wait for a passport that allows it (kubectl get passport -n {ns} -l {}={gate_name}).",
+            crate::api::GATE_LABEL
+        ));
+    }
+    Err(Findings {
+        reason: problems[0].0,
+        summary: problems
+            .iter()
+            .map(|(_, s)| s.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        details,
+    })
+}
