@@ -52,9 +52,19 @@ pub async fn operator_namespace(client: &Client) {
     }
 }
 
-/// Starts a controller with its own lease name and identity.
+/// Starts a controller with its own lease name and identity, as cluster admin.
 pub fn start(lease: &str, identity: &str, extra: &[&str]) -> ControllerProcess {
     let env = super::cluster();
+    start_as(&env.kubeconfig, lease, identity, extra)
+}
+
+/// Starts a controller with the given kubeconfig (e.g. a ServiceAccount token).
+pub fn start_as(
+    kubeconfig: &std::path::Path,
+    lease: &str,
+    identity: &str,
+    extra: &[&str],
+) -> ControllerProcess {
     let log = std::env::temp_dir().join(format!(
         "rp-controller-{identity}-{}.log",
         std::process::id()
@@ -64,7 +74,7 @@ pub fn start(lease: &str, identity: &str, extra: &[&str]) -> ControllerProcess {
         .args([
             "controller",
             "--kubeconfig",
-            env.kubeconfig.to_str().expect("kubeconfig path"),
+            kubeconfig.to_str().expect("kubeconfig path"),
             "--namespace",
             OPERATOR_NAMESPACE,
             "--generate-key",
