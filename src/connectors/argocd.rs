@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::api::{EvidenceDocument, Fact, Freshness};
 use crate::passport::redact;
 
-use super::{ConnectorError, Connectors, ScopeRequest};
+use super::{ConnectorError, Connectors, ScopeRequest, error_chain};
 
 /// Namespace of the Application when the scope names none.
 pub const DEFAULT_NAMESPACE: &str = "argocd";
@@ -297,22 +297,6 @@ pub fn document(
         },
         facts: application_facts(app),
     }
-}
-
-/// A transport error with its causes, without the request URL, redacted.
-fn error_chain(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    redact::redact_str(&text).into_owned()
 }
 
 #[cfg(test)]

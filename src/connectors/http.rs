@@ -29,10 +29,9 @@ pub(super) async fn collect(
     if let Some(token) = connectors.secret_token(req).await? {
         request = request.bearer_auth(token);
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| ConnectorError::Unreachable(format!("GET {shown}: {}", e.without_url())))?;
+    let response = request.send().await.map_err(|e| {
+        ConnectorError::Unreachable(format!("GET {shown}: {}", super::error_chain(e)))
+    })?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(ConnectorError::Forbidden(format!(
@@ -44,10 +43,9 @@ pub(super) async fn collect(
             "GET {shown}: HTTP {status}"
         )));
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| ConnectorError::Unreachable(format!("GET {shown}: {}", e.without_url())))?;
+    let body = response.bytes().await.map_err(|e| {
+        ConnectorError::Unreachable(format!("GET {shown}: {}", super::error_chain(e)))
+    })?;
     if body.len() > MAX_BODY_BYTES {
         return Err(ConnectorError::Invalid(format!(
             "GET {shown}: evidence larger than {MAX_BODY_BYTES} bytes"

@@ -238,3 +238,20 @@ impl Connectors {
         Ok(Some(token.trim().to_string()))
     }
 }
+
+/// A transport error with its causes (`connection refused`, ...), without
+/// the request URL, redacted: safe for status, Events and logs.
+pub(crate) fn error_chain(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    crate::passport::redact::redact_str(&text).into_owned()
+}

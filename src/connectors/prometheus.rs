@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::api::{EvidenceDocument, Fact, Freshness, NamedQuery, PrometheusScope};
 use crate::passport::redact;
 
-use super::{ConnectorError, Connectors, ScopeRequest};
+use super::{ConnectorError, Connectors, ScopeRequest, error_chain};
 
 /// Largest answer accepted for one query. One sample needs a few hundred
 /// bytes; anything near this limit is a query that returns far too much.
@@ -364,23 +364,6 @@ async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<V
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// A transport error with its causes (`connection refused`, ...), without
-/// the request URL, redacted.
-fn error_chain(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    redact::redact_str(&text).into_owned()
 }
 
 #[cfg(test)]
