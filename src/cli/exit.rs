@@ -17,6 +17,8 @@ pub const REQUIRE_APPROVAL: i32 = 4;
 pub const BLOCK: i32 = 5;
 /// ROLLBACK_RECOMMENDED in enforce mode.
 pub const ROLLBACK_RECOMMENDED: i32 = 6;
+/// `gate`: no decision for the applied generation within `--timeout`.
+pub const TIMEOUT: i32 = 7;
 
 /// The exit code of a decision: 0 in shadow mode or when the decision allows
 /// promotion, else the decision's own code.
@@ -46,7 +48,8 @@ pub const HELP: &str = "Exit codes:
   3  HOLD (enforce mode)
   4  REQUIRE_APPROVAL (enforce mode)
   5  BLOCK (enforce mode)
-  6  ROLLBACK_RECOMMENDED (enforce mode)";
+  6  ROLLBACK_RECOMMENDED (enforce mode)
+  7  gate: no decision within --timeout";
 
 #[cfg(test)]
 mod tests {
@@ -73,7 +76,7 @@ mod tests {
         assert!(
             codes
                 .iter()
-                .all(|c| ![OK, VERIFY_FAILED, BAD_INPUT].contains(c))
+                .all(|c| ![OK, VERIFY_FAILED, BAD_INPUT, TIMEOUT].contains(c))
         );
     }
 }

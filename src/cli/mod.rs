@@ -5,6 +5,7 @@ pub mod crds;
 mod evaluate;
 pub mod exit;
 mod export;
+pub mod gate;
 mod input;
 mod keygen;
 mod verify;
@@ -17,7 +18,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "releasepassport", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)"
+    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,6 +31,8 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Run the operator (ReleaseGate controller, metrics and probes).
     Controller(controller::ControllerArgs),
+    /// CI: create or update a ReleaseGate, wait for its Passport, exit by decision and mode.
+    Gate(gate::GateArgs),
     /// Evaluate a release offline (policy + release + evidence files) and write a signed passport.
     Evaluate(evaluate::EvaluateArgs),
     /// Verify a passport's signature against a public key, offline.
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Crds(args) => crds::run(&args),
         Command::Controller(args) => controller::run(&args),
+        Command::Gate(args) => gate::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Export(args) => export::run(&args),
