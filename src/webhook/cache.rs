@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
+use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource};
 use serde_json::Value;
 use sha2::Digest;
 
@@ -87,9 +87,11 @@ impl WebhookCache {
         let passport_resource = ApiResource::erase::<Passport>(&());
         let passport_writer = Writer::new(passport_resource.clone());
         let passports = passport_writer.as_reader();
+        // Paginated lists (not `any_semantic`, which lists everything from the
+        // watch cache in one response): clusters keep many passports.
         let gate_stream = watcher(
             Api::<ReleaseGate>::all(client.clone()),
-            watcher::Config::default().any_semantic(),
+            watcher::Config::default(),
         )
         .default_backoff()
         .reflect(gate_writer)
@@ -100,7 +102,7 @@ impl WebhookCache {
         });
         let passport_stream = watcher(
             Api::<DynamicObject>::all_with(client, &passport_resource),
-            watcher::Config::default().any_semantic(),
+            watcher::Config::default(),
         )
         .default_backoff()
         .reflect(passport_writer)
@@ -182,9 +184,4 @@ impl PassportVerifier for WebhookCache {
 /// The `spec` of a stored passport.
 pub fn passport_spec(object: &DynamicObject) -> Option<&Value> {
     object.data.get("spec")
-}
-
-/// Kind of a resource, for the dispatcher.
-pub fn kind_of<K: Resource<DynamicType = ()>>() -> String {
-    K::kind(&()).into_owned()
 }

@@ -508,11 +508,13 @@ fn evaluate(
     let failing: Vec<String> = spec
         .policy_results
         .iter()
-        .filter(|r| {
-            matches!(
-                r.state,
-                ResultState::Fail | ResultState::Stale | ResultState::Missing
-            )
+        // What the engine counts as failing: a failed rule, or a required
+        // rule without fresh evidence (optional missing evidence only lowers
+        // confidence).
+        .filter(|r| match r.state {
+            ResultState::Fail => true,
+            ResultState::Stale | ResultState::Missing => r.required,
+            ResultState::Pass | ResultState::Waived => false,
         })
         .map(|r| {
             let state = match r.state {
