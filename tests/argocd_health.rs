@@ -126,7 +126,10 @@ fn run_kind(kind: &str) -> Vec<(String, HealthStatus)> {
         .filter(|f| !tests.tests.iter().any(|c| &c.input_path == f))
         .collect();
     unused.sort();
-    assert!(unused.is_empty(), "{kind}: test data without a case: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "{kind}: test data without a case: {unused:?}"
+    );
 
     let mut failures = Vec::new();
     let mut seen = Vec::new();
