@@ -9,7 +9,7 @@ BIN := $(or $(CARGO_TARGET_DIR),target)/debug/releasepassport
 CLUSTER_TESTS := $(patsubst tests/%.rs,--test %,$(wildcard tests/cluster_*.rs))
 OTHER_TESTS := $(patsubst tests/%.rs,--test %,$(filter-out tests/cluster_%,$(wildcard tests/*.rs)))
 
-.PHONY: help deps build crds cluster cluster-down cluster-status fmt lint lint-docker unit integration test demo clean
+.PHONY: help deps build crds cluster cluster-down cluster-status fmt lint lint-docker unit integration chart test demo clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -52,7 +52,10 @@ integration: deps ## Tests against the real local control plane (started if need
 	@bash $(CLUSTER) status
 	$(CARGO) test --locked $(CLUSTER_TESTS)
 
-test: fmt lint unit integration ## Everything CI runs
+chart: deps ## Helm chart: lint, kubeconform -strict, RBAC and CRDs consistent, server-side apply to the local control plane
+	@bash e2e/tools/chart.sh
+
+test: fmt lint unit integration chart ## Everything CI runs
 
 demo: build ## Local control plane, CRDs and the payment-api example, then list them
 	@bash hack/demo.sh

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Checks charts/release-passport with the real tools, against the local
+# control plane (started if needed):
+#   1. the chart's crds/ are identical to crds/;
+#   2. helm lint --strict, and values.schema.json refuses bad values;
+#   3. helm template | kubeconform -strict, with JSON schemas generated from
+#      the control plane's own OpenAPI (our CRDs installed, so the examples'
+#      custom resources are validated against their CRD schemas too);
+#   4. the chart's RBAC equals config/rbac/operator.yaml;
+#   5. the rendered chart is server-side applied into the control plane.
+# helm and kubeconform are built from the Go module proxy (e2e/tools/tools.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+say() { printf '[chart] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+chart=charts/release-passport
+helm=$(bash e2e/tools/tools.sh path helm)
+kubeconform=$(bash e2e/tools/tools.sh path kubeconform)
+bash e2e/cluster.sh up --quiet
+export KUBECONFIG
+eval "$(bash e2e/cluster.sh env | grep '^export ')"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+say "1. chart CRDs identical to crds/"
+diff -r crds "$chart/crds" >/dev/null || die "$chart/crds differs from crds/ (cp crds/*.yaml $chart/crds/)"
+
+say "2. helm lint and values.schema.json"
+"$helm" lint --strict "$chart" >"$work/lint.txt" 2>&1 || { cat "$work/lint.txt" >&2; die "helm lint failed"; }
+for bad in replicas=0 rbac.readerServiceAccounts=null image.pullPolicy=Sometimes controller.logFormat=xml; do
+  if "$helm" template rp "$chart" --set "$bad" >/dev/null 2>&1; then
+    die "values.schema.json accepts $bad"
+  fi
+done
+
+say "3. helm template | kubeconform -strict"
+"$helm" template rp-chart "$chart" --namespace rp-chart-test --include-crds \
+  --set priorityClassName=system-cluster-critical >"$work/rendered.yaml"
+kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
+kubectl wait --for condition=established --timeout=60s -f crds/ >/dev/null
+kubectl get --raw /openapi/v2 | python3 e2e/tools/openapi-schemas.py "$work/schemas"
+"$kubeconform" -strict -summary \
+  -schema-location "$work/schemas/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
+  "$work/rendered.yaml" examples/*.yaml examples/argocd/manifests/*.yaml config/rbac/*.yaml >&2
+
+say "4. chart RBAC equals config/rbac/operator.yaml"
+"$helm" template release-passport "$chart" --namespace release-passport-system >"$work/default.yaml"
+# YAML to JSON through kubectl (no Python YAML module needed).
+kubectl create --dry-run=client -o json -f "$work/default.yaml" >"$work/default.json"
+kubectl create --dry-run=client -o json -f config/rbac/operator.yaml >"$work/operator.json"
+python3 - "$work/default.json" "$work/operator.json" <<'PY'
+import json, sys
+def rbac(path):
+    out = {}
+    text, docs, i = open(path).read(), [], 0
+    decoder = json.JSONDecoder()
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        d, i = decoder.raw_decode(text, i)
+        docs.extend(d.get("items", [d]))
+    for d in docs:
+        if d and d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
+            key = (d["kind"], d["metadata"]["name"], d["metadata"].get("namespace"))
+            out[key] = {k: d.get(k) for k in ("rules", "roleRef", "subjects")}
+    return out
+chart, plain = rbac(sys.argv[1]), rbac(sys.argv[2])
+if chart != plain:
+    for key in sorted(set(chart) | set(plain), key=str):
+        if chart.get(key) != plain.get(key):
+            print(f"[chart] differs: {key}: chart={chart.get(key)} operator.yaml={plain.get(key)}", file=sys.stderr)
+    sys.exit("[chart] error: the chart's RBAC and config/rbac/operator.yaml differ")
+PY
+
+say "5. server-side apply of the rendered chart"
+kubectl create namespace rp-chart-test --dry-run=client -o yaml | kubectl apply --server-side -f - >/dev/null
+kubectl apply --server-side --force-conflicts --field-manager=release-passport-chart-test -f "$work/rendered.yaml" >&2
+kubectl -n rp-chart-test get deployment/rp-chart-release-passport poddisruptionbudget/rp-chart-release-passport \
+  service/rp-chart-release-passport serviceaccount/rp-chart-release-passport >/dev/null
+say "ok: lint, schema, kubeconform, RBAC and apply"
