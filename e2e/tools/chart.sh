@@ -7,7 +7,8 @@
 #      the control plane's own OpenAPI (our CRDs installed, so the examples'
 #      custom resources are validated against their CRD schemas too);
 #   4. the chart's RBAC equals config/rbac/operator.yaml;
-#   5. the rendered chart is server-side applied into the control plane.
+#   5. the rendered chart is server-side applied into the control plane (the
+#      webhook variant as a server-side dry run).
 # helm and kubeconform are built from the Go module proxy (e2e/tools/tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,9 +41,20 @@ say "3. helm template | kubeconform -strict"
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for condition=established --timeout=60s -f crds/ >/dev/null
 kubectl get --raw /openapi/v2 | python3 e2e/tools/openapi-schemas.py "$work/schemas"
-"$kubeconform" -strict -summary \
+# The webhook variants too (rendered, not applied: a webhook without a
+# serving replica would refuse the gated workloads of other tests). The
+# cert-manager kinds have no schema in a cluster without cert-manager.
+"$helm" template rp-chart "$chart" --namespace rp-chart-test --set webhook.enabled=true \
+  --set webhook.certificate.mode=secret --set-string webhook.certificate.caBundle="-----BEGIN CERTIFICATE-----test-----END CERTIFICATE-----" \
+  >"$work/webhook-secret.yaml"
+"$helm" template rp-chart "$chart" --namespace rp-chart-test --set webhook.enabled=true \
+  --set webhook.failurePolicy=Ignore --set webhook.timeoutSeconds=10 >"$work/webhook-cert-manager.yaml"
+grep -q 'cert-manager.io/inject-ca-from: rp-chart-test/rp-chart-release-passport-webhook' "$work/webhook-cert-manager.yaml" \
+  || die "the cert-manager variant does not inject the CA"
+"$kubeconform" -strict -summary -skip Certificate,Issuer \
   -schema-location "$work/schemas/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
-  "$work/rendered.yaml" examples/*.yaml examples/argocd/manifests/*.yaml config/rbac/*.yaml >&2
+  "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" \
+  examples/*.yaml examples/argocd/manifests/*.yaml config/rbac/*.yaml >&2
 
 say "4. chart RBAC equals config/rbac/operator.yaml"
 "$helm" template release-passport "$chart" --namespace release-passport-system >"$work/default.yaml"
@@ -77,6 +89,9 @@ PY
 say "5. server-side apply of the rendered chart"
 kubectl create namespace rp-chart-test --dry-run=client -o yaml | kubectl apply --server-side -f - >/dev/null
 kubectl apply --server-side --force-conflicts --field-manager=release-passport-chart-test -f "$work/rendered.yaml" >&2
+# The webhook variant is checked by the apiserver without being stored.
+kubectl apply --server-side --dry-run=server --field-manager=release-passport-chart-test \
+  -f "$work/webhook-secret.yaml" >/dev/null
 kubectl -n rp-chart-test get deployment/rp-chart-release-passport poddisruptionbudget/rp-chart-release-passport \
   service/rp-chart-release-passport serviceaccount/rp-chart-release-passport >/dev/null
 say "ok: lint, schema, kubeconform, RBAC and apply"
