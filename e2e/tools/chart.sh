@@ -43,15 +43,17 @@ kubectl wait --for condition=established --timeout=60s -f crds/ >/dev/null
 kubectl get --raw /openapi/v2 | python3 e2e/tools/openapi-schemas.py "$work/schemas"
 # The webhook variants too (rendered, not applied: a webhook without a
 # serving replica would refuse the gated workloads of other tests). The
-# cert-manager kinds have no schema in a cluster without cert-manager.
+# cert-manager kinds and the ServiceMonitor have no schema in a cluster
+# without cert-manager and the Prometheus Operator.
 "$helm" template rp-chart "$chart" --namespace rp-chart-test --set webhook.enabled=true \
   --set webhook.certificate.mode=secret --set-string webhook.certificate.caBundle="-----BEGIN CERTIFICATE-----test-----END CERTIFICATE-----" \
   >"$work/webhook-secret.yaml"
 "$helm" template rp-chart "$chart" --namespace rp-chart-test --set webhook.enabled=true \
-  --set webhook.failurePolicy=Ignore --set webhook.timeoutSeconds=10 >"$work/webhook-cert-manager.yaml"
+  --set webhook.failurePolicy=Ignore --set webhook.timeoutSeconds=10 --set serviceMonitor.enabled=true \
+  >"$work/webhook-cert-manager.yaml"
 grep -q 'cert-manager.io/inject-ca-from: rp-chart-test/rp-chart-release-passport-webhook' "$work/webhook-cert-manager.yaml" \
   || die "the cert-manager variant does not inject the CA"
-"$kubeconform" -strict -summary -skip Certificate,Issuer \
+"$kubeconform" -strict -summary -skip Certificate,Issuer,ServiceMonitor \
   -schema-location "$work/schemas/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
   "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" \
   examples/*.yaml examples/argocd/manifests/*.yaml config/rbac/*.yaml >&2
