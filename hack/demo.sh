@@ -7,6 +7,9 @@
 #   - Argo CD: an Application resource (synced, with history);
 #   - CI (ingest): incident and change-approval facts pushed into the gate.
 # Production ends HOLD (error rate, rollback image, change approval), staging ALLOW.
+# The CRDs and the operator's RBAC come from the Helm chart, and the operator
+# runs with a token of the chart's ServiceAccount: exactly the rights an
+# install gets.
 #
 #   hack/demo.sh         run it (idempotent; processes keep running)
 #   hack/demo.sh stop    stop the operator, Prometheus and the exporter
@@ -42,9 +45,19 @@ fi
 
 bash hack/install-deps.sh prometheus
 [ -x "$bin" ] || { say "building releasepassport"; cargo build --locked; }
-bash hack/cluster-crds.sh >/dev/null
+bash e2e/cluster.sh up --quiet
 eval "$(bash e2e/cluster.sh env)"
 mkdir -p "$run"
+
+say "installing the CRDs and the operator's ServiceAccount and RBAC from charts/release-passport"
+helm=$(bash e2e/tools/tools.sh path helm)
+kubectl create namespace release-passport-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl apply --server-side --force-conflicts -f charts/release-passport/crds/ >/dev/null
+kubectl wait --for condition=Established --timeout=60s \
+  $(for f in charts/release-passport/crds/*.yaml; do printf 'crd/%s.releasepassport.io ' "$(basename "$f" .yaml)"; done) >/dev/null
+"$helm" template release-passport charts/release-passport --namespace release-passport-system \
+  --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml |
+  kubectl apply --server-side --force-conflicts -f - >/dev/null
 
 # The metrics source and the Prometheus server scraping it.
 if ! running exporter; then
@@ -99,10 +112,22 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 
-kubectl create namespace release-passport-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 if ! running controller; then
-  say "starting the operator (log: $run/controller.log)"
-  setsid "$bin" controller --kubeconfig "$KUBECONFIG" --generate-key --admin-addr 127.0.0.1:18080 \
+  # The operator runs here, outside the cluster, as the chart's ServiceAccount.
+  token=$(kubectl create token release-passport -n release-passport-system --duration 24h)
+  ca=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
+  server=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')
+  cat >"$run/operator.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: local, cluster: {server: "$server", certificate-authority-data: "$ca"}}]
+users: [{name: release-passport, user: {token: "$token"}}]
+contexts: [{name: local, context: {cluster: local, user: release-passport}}]
+current-context: local
+EOF
+  chmod 600 "$run/operator.kubeconfig"
+  say "starting the operator as system:serviceaccount:release-passport-system:release-passport (log: $run/controller.log)"
+  setsid "$bin" controller --kubeconfig "$run/operator.kubeconfig" --generate-key --admin-addr 127.0.0.1:18080 \
     >"$run/controller.log" 2>&1 </dev/null &
   echo $! >"$run/controller.pid"
 else
