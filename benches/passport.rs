@@ -34,13 +34,14 @@ fn policy() -> PolicySpec {
             } else if !value.is_null() {
                 condition["value"] = value.clone();
             }
+            let on_fail = ["HOLD", "BLOCK", "REQUIRE_APPROVAL"][i % 3];
             rules.push(json!({
                 "id": format!("rule-{c}-{i}"),
                 "label": format!("{connector} {fact} check"),
                 "connector": connector,
                 "fact": fact,
                 "condition": condition,
-                "onFail": (["HOLD", "BLOCK", "REQUIRE_APPROVAL"][i % 3]),
+                "onFail": on_fail,
                 "nextAction": "Fix {rule.label} for {service} {release}, then re-run the {mode} gate.",
             }));
         }
@@ -149,9 +150,27 @@ fn benches(c: &mut Criterion) {
         b.iter(|| passport::verify_value(black_box(&value), &keys).unwrap())
     });
 
-    let bytes = passport::signed_message(value.as_object().unwrap()).unwrap();
+    let bytes = passport::signed_message(value.as_object().unwrap());
     group.bench_function("canonicalize_20_rule_passport", |b| {
-        b.iter(|| canonical::canonicalize(black_box(&value)).unwrap())
+        b.iter(|| canonical::canonicalize_value(black_box(&value)))
+    });
+    let signed_doc = doc.clone();
+    group.bench_function("clone_passport", |b| {
+        b.iter(|| black_box(&signed_doc).clone())
+    });
+    group.bench_function("clone_and_redact_passport", |b| {
+        b.iter(|| {
+            let mut d = black_box(&signed_doc).clone();
+            passport::redact::redact_passport(&mut d);
+            d
+        })
+    });
+    group.bench_function("clone_and_sign_passport", |b| {
+        b.iter(|| {
+            let mut d = black_box(&signed_doc).clone();
+            passport::sign(&mut d, &signer).unwrap();
+            d
+        })
     });
     group.bench_function("compile_20_rule_policy", |b| {
         b.iter(|| engine::compile(black_box(&policy)).unwrap())

@@ -101,7 +101,7 @@ pub fn combine(decisions: impl IntoIterator<Item = Decision>) -> Decision {
 pub fn policy_hash(policy: &PolicySpec) -> String {
     use sha2::Digest;
     // A PolicySpec always serialises: its maps have string keys.
-    let canonical = serde_json_canonicalizer::to_vec(policy).unwrap_or_default();
+    let canonical = crate::passport::canonical::canonicalize(policy).unwrap_or_default();
     let digest = sha2::Sha256::digest(&canonical);
     format!("sha256:{}", hex(&digest))
 }
