@@ -145,15 +145,22 @@ fn benches(c: &mut Criterion) {
     let mut keys = VerifyingKeySet::new();
     keys.insert(signer.verifying_key());
     passport::verify_value(&value, &keys).unwrap();
+    let bytes = passport::signed_message(value.as_object().unwrap());
 
     group.bench_function("verify_20_rule_passport", |b| {
         b.iter(|| passport::verify_value(black_box(&value), &keys).unwrap())
     });
 
-    let bytes = passport::signed_message(value.as_object().unwrap());
     group.bench_function("canonicalize_20_rule_passport", |b| {
         b.iter(|| canonical::canonicalize_value(black_box(&value)))
     });
+    {
+        use ed25519_dalek::Signer as _;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        group.bench_function("ed25519_sign_signed_content", |b| {
+            b.iter(|| key.sign(black_box(&bytes)))
+        });
+    }
     let signed_doc = doc.clone();
     group.bench_function("clone_passport", |b| {
         b.iter(|| black_box(&signed_doc).clone())
