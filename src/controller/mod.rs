@@ -4,6 +4,9 @@
 //! then runs the ReleaseGate controller. Policies and ConnectorScopes are
 //! watched too: a change re-evaluates the gates that use them. All watches
 //! react to spec changes only (generation), so writing status never loops.
+//! Passports are not watched: the reconcile writes them itself, and reacting
+//! to its own writes would evaluate every gate twice; a deleted current
+//! Passport is written again at the gate's next evaluation.
 
 mod admin;
 pub mod keys;
@@ -27,7 +30,7 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, ResourceExt};
 
-use crate::api::{ConnectorScope, Passport, Policy, ReleaseGate};
+use crate::api::{ConnectorScope, Policy, ReleaseGate};
 use crate::connectors::Connectors;
 use crate::passport::PassportSigner;
 
@@ -182,13 +185,6 @@ pub async fn run(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
-    let passports = watcher(
-        Api::<Passport>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    )
-    .default_backoff()
-    .touched_objects()
-    .predicate_filter(predicates::generation, Default::default());
     let policies = watcher(
         Api::<Policy>::all(client.clone()),
         watcher::Config::default().any_semantic(),
@@ -207,7 +203,6 @@ pub async fn run(
     let by_policy = reader.clone();
     let by_scope = reader.clone();
     let controller = Controller::for_stream(gates, reader.clone())
-        .owns_stream(passports)
         .watches_stream(policies, move |policy: Policy| {
             let ns = policy.namespace();
             let name = policy.name_any();
