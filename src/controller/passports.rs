@@ -14,7 +14,7 @@ pub const DECISION_LABEL: &str = "releasepassport.io/decision";
 
 /// Hash of what a passport decides, leaving out when it was decided and the
 /// exact readings behind each rule: the generation time, the timeline,
-/// observation times, observed values and the signature. Re-evaluating an
+/// observation times, observed values, the signing replica and the signature. Re-evaluating an
 /// unchanged release therefore writes no new passport, and neither does a
 /// metric that moves without changing any rule's outcome (2.70% → 2.71%);
 /// any change of a rule's state, the decision, confidence, artifact, policy,
@@ -22,7 +22,9 @@ pub const DECISION_LABEL: &str = "releasepassport.io/decision";
 pub fn identity(passport: &PassportSpec) -> Result<String, serde_json::Error> {
     let mut value = serde_json::to_value(passport)?;
     if let Some(map) = value.as_object_mut() {
-        for key in ["generatedAt", "signature", "trace"] {
+        // `actor` names the replica that signed: after a leader change the
+        // same decision must not be written again by the new leader.
+        for key in ["generatedAt", "signature", "trace", "actor"] {
             map.remove(key);
         }
         for list in ["policyResults", "evidence"] {
