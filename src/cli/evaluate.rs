@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 
-use crate::api::{Mode, ResultState};
+use crate::api::Mode;
 use crate::engine::{self, EvaluationInput, Stage};
 use crate::passport::{self, PassportSigner};
 
-use super::{exit, input};
+use super::{exit, input, summary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SummaryFormat {
@@ -81,16 +81,6 @@ pub struct EvaluateArgs {
     /// Which rules to evaluate.
     #[arg(long, value_enum, default_value_t = StageArg::PreDeploy)]
     pub stage: StageArg,
-}
-
-fn state_word(state: ResultState) -> &'static str {
-    match state {
-        ResultState::Pass => "pass",
-        ResultState::Fail => "FAIL",
-        ResultState::Stale => "STALE",
-        ResultState::Missing => "MISSING",
-        ResultState::Waived => "waived",
-    }
 }
 
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
@@ -196,36 +186,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
                 "{} {} -> {} ({} mode)\n",
                 doc.service, doc.release, doc.environment, doc.mode
             ));
-            s.push_str(&format!(
-                "Decision: {}  Confidence: {}%\n",
-                doc.decision, doc.confidence
-            ));
-            s.push_str(&format!(
-                "Policy: {} ({})\n\nChecks:\n",
-                doc.policy.name, doc.policy.hash
-            ));
-            let width = doc
-                .policy_results
-                .iter()
-                .map(|r| r.id.len())
-                .max()
-                .unwrap_or(0);
-            for r in &doc.policy_results {
-                s.push_str(&format!(
-                    "  {:<7} {:<width$}  {}{}\n",
-                    state_word(r.state),
-                    r.id,
-                    r.label,
-                    if r.state == ResultState::Pass {
-                        String::new()
-                    } else {
-                        r.reason
-                            .as_ref()
-                            .map(|x| format!(" ({x})"))
-                            .unwrap_or_default()
-                    },
-                ));
-            }
+            summary::push_decision_and_checks(&mut s, &doc);
             if !failing.is_empty() {
                 s.push_str(&format!("\nFailing checks ({}):\n", failing.len()));
                 for r in doc
@@ -236,17 +197,12 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
                     s.push_str(&format!(
                         "  - {} [{}]: {}\n",
                         r.label,
-                        state_word(r.state),
+                        summary::state_word(r.state),
                         r.id
                     ));
                 }
             }
-            if !doc.next_actions.is_empty() {
-                s.push_str("\nNext actions:\n");
-                for (i, a) in doc.next_actions.iter().enumerate() {
-                    s.push_str(&format!("  {}. {a}\n", i + 1));
-                }
-            }
+            summary::push_next_actions(&mut s, &doc);
             if let Some(c) = &doc.canary {
                 s.push_str(&format!(
                     "\nCanary: max traffic step {}, watch window {}\n",

@@ -13,10 +13,10 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::{WatchStreamExt as _, watcher};
 
-use crate::api::{Mode, Passport, PassportSpec, ReleaseGate, ReleaseGateStatus, ResultState};
+use crate::api::{Mode, Passport, PassportSpec, ReleaseGate, ReleaseGateStatus};
 use crate::passport::export;
 
-use super::{exit, input};
+use super::{exit, input, summary};
 
 /// Field manager of the fields `gate` applies.
 pub const FIELD_MANAGER: &str = "releasepassport-gate";
@@ -496,16 +496,6 @@ async fn wait_for(
     }
 }
 
-fn state_word(state: ResultState) -> &'static str {
-    match state {
-        ResultState::Pass => "pass",
-        ResultState::Fail => "FAIL",
-        ResultState::Stale => "STALE",
-        ResultState::Missing => "MISSING",
-        ResultState::Waived => "waived",
-    }
-}
-
 fn text_summary(
     doc: &PassportSpec,
     status: &ReleaseGateStatus,
@@ -518,36 +508,7 @@ fn text_summary(
         "{} {} -> {} ({} mode), releasegate {namespace}/{name}\n",
         doc.service, doc.release, doc.environment, doc.mode
     ));
-    s.push_str(&format!(
-        "Decision: {}  Confidence: {}%\n",
-        doc.decision, doc.confidence
-    ));
-    s.push_str(&format!(
-        "Policy: {} ({})\n\nChecks:\n",
-        doc.policy.name, doc.policy.hash
-    ));
-    let width = doc
-        .policy_results
-        .iter()
-        .map(|r| r.id.len())
-        .max()
-        .unwrap_or(0);
-    for r in &doc.policy_results {
-        let reason = if r.state == ResultState::Pass {
-            String::new()
-        } else {
-            r.reason
-                .as_ref()
-                .map(|x| format!(" ({x})"))
-                .unwrap_or_default()
-        };
-        s.push_str(&format!(
-            "  {:<7} {:<width$}  {}{reason}\n",
-            state_word(r.state),
-            r.id,
-            r.label
-        ));
-    }
+    summary::push_decision_and_checks(&mut s, doc);
     if !status.failing_checks.is_empty() {
         s.push_str(&format!(
             "\nFailing checks ({}): {}\n",
@@ -555,12 +516,7 @@ fn text_summary(
             status.failing_checks.join(", ")
         ));
     }
-    if !doc.next_actions.is_empty() {
-        s.push_str("\nNext actions:\n");
-        for (i, a) in doc.next_actions.iter().enumerate() {
-            s.push_str(&format!("  {}. {a}\n", i + 1));
-        }
-    }
+    summary::push_next_actions(&mut s, doc);
     s.push_str(&format!(
         "\nPassport: {} -> {} (signed, key id {})\n",
         status.passport_name.as_deref().unwrap_or("-"),

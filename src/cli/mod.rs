@@ -8,6 +8,7 @@ mod export;
 pub mod gate;
 mod input;
 mod keygen;
+mod summary;
 mod verify;
 mod webhook_config;
 
