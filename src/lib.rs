@@ -7,5 +7,6 @@ pub mod cli;
 pub mod connectors;
 pub mod controller;
 pub mod engine;
+pub mod insights;
 pub mod passport;
 pub mod webhook;

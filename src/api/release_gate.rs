@@ -232,4 +232,118 @@ pub struct ReleaseGateStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Conditions,
+    /// Governance history: the most recent 20 entries (decision changes,
+    /// approvals, waivers added or expired, signing key changes), oldest
+    /// first. Each entry is also published as a Kubernetes Event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub history: Vec<GateHistoryEntry>,
+    /// What the history already records (approvals, waivers, signing key),
+    /// so that re-evaluating the same spec never records an entry twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditCursor>,
+}
+
+/// Most entries kept in `status.history`.
+pub const HISTORY_LIMIT: usize = 20;
+
+/// Kind of a governance event.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub enum HistoryType {
+    /// The gate's decision changed (or was made for the first time).
+    DecisionChanged,
+    /// A human approval appeared in the gate's spec.
+    ApprovalAdded,
+    /// A waiver appeared in the gate's spec.
+    WaiverAdded,
+    /// A waiver reached its `expiresAt` and no longer counts.
+    WaiverExpired,
+    /// The latest Passport is signed with another key than the previous one.
+    SigningKeyChanged,
+    /// The admission webhook denied a promotion (recorded as an Event only).
+    AdmissionDenied,
+}
+
+impl HistoryType {
+    /// Every kind, in declaration order.
+    pub const ALL: [HistoryType; 6] = [
+        HistoryType::DecisionChanged,
+        HistoryType::ApprovalAdded,
+        HistoryType::WaiverAdded,
+        HistoryType::WaiverExpired,
+        HistoryType::SigningKeyChanged,
+        HistoryType::AdmissionDenied,
+    ];
+
+    /// The wire name, also the `reason` of the Kubernetes Event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryType::DecisionChanged => "DecisionChanged",
+            HistoryType::ApprovalAdded => "ApprovalAdded",
+            HistoryType::WaiverAdded => "WaiverAdded",
+            HistoryType::WaiverExpired => "WaiverExpired",
+            HistoryType::SigningKeyChanged => "SigningKeyChanged",
+            HistoryType::AdmissionDenied => "AdmissionDenied",
+        }
+    }
+
+    /// The kind named by an Event `reason`, if it is one of ours.
+    pub fn from_reason(reason: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == reason)
+    }
+}
+
+impl std::fmt::Display for HistoryType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One governance event in a gate's history.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateHistoryEntry {
+    /// When it was recorded.
+    pub at: jiff::Timestamp,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub type_: HistoryType,
+    /// The decision after the event (DecisionChanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// The decision before the event (DecisionChanged; absent for the first decision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_decision: Option<Decision>,
+    /// The Passport that records the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passport: Option<String>,
+    /// Who approved or granted the waiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// What happened, in one sentence (redacted); also the Event's note.
+    #[schemars(length(max = 1024))]
+    pub message: String,
+}
+
+/// What the history already records, compared with the spec at each evaluation.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditCursor {
+    /// Key id of the latest Passport's signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_id: Option<String>,
+    /// Approvals already recorded (`actor|reference|approvedAt`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub approvals: Vec<String>,
+    /// Waivers already recorded as added (`ruleId|actor|expiresAt`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub waivers: Vec<String>,
+    /// Waivers already recorded as expired (`ruleId|actor|expiresAt`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub expired_waivers: Vec<String>,
 }

@@ -298,7 +298,7 @@ async fn kube_config(args: &GateArgs) -> anyhow::Result<kube::Config> {
 
 /// What the wait ended with.
 enum Outcome {
-    Evaluated(ReleaseGateStatus),
+    Evaluated(Box<ReleaseGateStatus>),
     NotReady { reason: String, message: String },
 }
 
@@ -320,7 +320,9 @@ fn outcome(status: Option<&ReleaseGateStatus>, generation: i64) -> Option<Outcom
             reason: ready.reason.clone(),
             message: ready.message.clone(),
         }),
-        "True" if status.passport_name.is_some() => Some(Outcome::Evaluated(status.clone())),
+        "True" if status.passport_name.is_some() => {
+            Some(Outcome::Evaluated(Box::new(status.clone())))
+        }
         _ => None,
     }
 }
@@ -399,7 +401,7 @@ async fn run_async(args: &GateArgs, name: String) -> anyhow::Result<i32> {
             );
             return Ok(exit::BAD_INPUT);
         }
-        Outcome::Evaluated(status) => status,
+        Outcome::Evaluated(status) => *status,
     };
     let passport_name = status.passport_name.clone().unwrap_or_default();
     let passports: Api<Passport> = Api::namespaced(client, &namespace);

@@ -198,6 +198,8 @@ pub fn evaluated(old: Option<&ReleaseGateStatus>, e: &Evaluated<'_>) -> ReleaseG
         failing_checks: e.failing_checks.to_vec(),
         next_actions: p.next_actions.clone(),
         conditions,
+        history: old.map(|s| s.history.clone()).unwrap_or_default(),
+        audit: old.and_then(|s| s.audit.clone()),
     }
 }
 

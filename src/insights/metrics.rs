@@ -1,0 +1,477 @@
+//! Release metrics (DORA-style) from gates and their passports.
+//!
+//! Definitions (docs/metrics.md explains them with examples):
+//! - **promotion**: one image digest reaching one (namespace, service,
+//!   environment). Its time is the gate's `status.deployedAt` when the gate
+//!   saw the target running that digest (`status.deployedImage`), else the
+//!   `generatedAt` of the first passport that allowed the digest (ALLOW or
+//!   ALLOW_WITH_CANARY). Counted in the window by that time.
+//! - **lead time for changes**: `spec.artifact.commitTimestamp` of the gate
+//!   whose artifact is that digest → the promotion time.
+//! - **change failure**: a promotion followed by a ROLLBACK_RECOMMENDED
+//!   passport for the same digest.
+//! - **rollback recommended**: episodes of consecutive ROLLBACK_RECOMMENDED
+//!   passports of a gate, counted by their first passport.
+//! - **time to restore**: first ROLLBACK_RECOMMENDED passport of an episode →
+//!   the gate's next passport that allows promotion (fixed forward or rolled
+//!   back); episodes without one are `openIncidents`.
+//! - **approval wait**: first REQUIRE_APPROVAL passport for a digest → the
+//!   first later passport for that digest with more approvals and another
+//!   decision.
+//! - **hold reasons**: failing (fail, stale, missing) rules of the passports
+//!   that did not allow promotion, by rule id.
+//! - **evidence completeness**: mean passport confidence; share of evidence
+//!   summaries that were fresh.
+//! - **connector reliability**: per connector, fresh evidence / (fresh +
+//!   stale evidence + passports where a rule reading it had no evidence).
+//!
+//! Passports count in the window by `generatedAt`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::api::{Decision, Passport, ReleaseGate, ResultState};
+
+use super::{gate_key, image_digest, passport_gate_key};
+
+/// Median and 90th percentile of durations, in seconds.
+#[derive(Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DurationStats {
+    pub count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p90_seconds: Option<f64>,
+}
+
+impl DurationStats {
+    fn from_seconds(mut v: Vec<f64>) -> Self {
+        v.sort_by(f64::total_cmp);
+        Self {
+            count: v.len() as u64,
+            p50_seconds: percentile(&v, 0.5),
+            p90_seconds: percentile(&v, 0.9),
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted.get(rank - 1).copied()
+}
+
+/// A rule that kept releases from promotion.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldReason {
+    pub rule: String,
+    pub label: String,
+    pub count: u64,
+}
+
+/// Evidence completeness.
+#[derive(Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EvidenceCompleteness {
+    /// Passports in the window.
+    pub passports: u64,
+    /// Mean confidence of those passports, in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_confidence: Option<f64>,
+    /// Evidence summaries in those passports.
+    pub evidence: u64,
+    /// Of which fresh.
+    pub fresh: u64,
+    /// fresh / evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fresh_ratio: Option<f64>,
+}
+
+/// How reliably one connector delivered fresh evidence.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorReliability {
+    pub connector: String,
+    pub fresh: u64,
+    pub stale: u64,
+    /// Passports in which a rule reading this connector found no evidence.
+    pub missing: u64,
+    /// fresh / (fresh + stale + missing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reliability: Option<f64>,
+}
+
+/// The metrics of one group (or of everything).
+#[derive(Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSummary {
+    /// Promotions in the window.
+    pub deployments: u64,
+    /// Promotions per day of the window.
+    pub deployments_per_day: f64,
+    /// Commit → promotion.
+    pub lead_time: DurationStats,
+    /// Promotions followed by ROLLBACK_RECOMMENDED.
+    pub failed_deployments: u64,
+    /// failedDeployments / deployments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_failure_rate: Option<f64>,
+    /// ROLLBACK_RECOMMENDED episodes started in the window.
+    pub rollback_recommended: u64,
+    /// ROLLBACK_RECOMMENDED → next allowing passport.
+    pub time_to_restore: DurationStats,
+    /// ROLLBACK_RECOMMENDED episodes not restored yet.
+    pub open_incidents: u64,
+    /// First REQUIRE_APPROVAL → approved.
+    pub approval_wait: DurationStats,
+    /// Failing rules of passports that did not allow promotion, most frequent first.
+    pub hold_reasons: Vec<HoldReason>,
+    /// Passports in the window by decision.
+    pub decisions: BTreeMap<Decision, u64>,
+    pub evidence: EvidenceCompleteness,
+    /// By connector name.
+    pub connectors: Vec<ConnectorReliability>,
+}
+
+/// The metrics of one (namespace, service, environment).
+#[derive(Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMetrics {
+    pub namespace: String,
+    pub service: String,
+    pub environment: String,
+    #[serde(flatten)]
+    pub metrics: MetricsSummary,
+}
+
+/// Release metrics over a window.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseMetrics {
+    pub now: Timestamp,
+    pub window_seconds: i64,
+    pub total: MetricsSummary,
+    /// Sorted by namespace, service, environment.
+    pub groups: Vec<GroupMetrics>,
+}
+
+type Group = (String, String, String);
+
+/// Everything measured, before aggregation.
+#[derive(Default)]
+struct Raw {
+    deployments: u64,
+    lead: Vec<f64>,
+    failed: u64,
+    rollbacks: u64,
+    restore: Vec<f64>,
+    open: u64,
+    approval: Vec<f64>,
+    holds: HashMap<String, (String, u64)>,
+    decisions: BTreeMap<Decision, u64>,
+    passports: u64,
+    confidence_sum: u64,
+    evidence: u64,
+    fresh: u64,
+    connectors: BTreeMap<String, [u64; 3]>,
+}
+
+impl Raw {
+    fn absorb(&mut self, o: &Raw) {
+        self.deployments += o.deployments;
+        self.lead.extend_from_slice(&o.lead);
+        self.failed += o.failed;
+        self.rollbacks += o.rollbacks;
+        self.restore.extend_from_slice(&o.restore);
+        self.open += o.open;
+        self.approval.extend_from_slice(&o.approval);
+        for (rule, (label, n)) in &o.holds {
+            let e = self
+                .holds
+                .entry(rule.clone())
+                .or_insert_with(|| (label.clone(), 0));
+            e.1 += n;
+        }
+        for (d, n) in &o.decisions {
+            *self.decisions.entry(*d).or_default() += n;
+        }
+        self.passports += o.passports;
+        self.confidence_sum += o.confidence_sum;
+        self.evidence += o.evidence;
+        self.fresh += o.fresh;
+        for (c, v) in &o.connectors {
+            let e = self.connectors.entry(c.clone()).or_default();
+            for i in 0..3 {
+                e[i] += v[i];
+            }
+        }
+    }
+
+    fn summary(self, window: SignedDuration) -> MetricsSummary {
+        let days = window.as_secs_f64() / 86_400.0;
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+        let mut holds: Vec<HoldReason> = self
+            .holds
+            .into_iter()
+            .map(|(rule, (label, count))| HoldReason { rule, label, count })
+            .collect();
+        holds.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.rule.cmp(&b.rule)));
+        MetricsSummary {
+            deployments: self.deployments,
+            deployments_per_day: if days > 0.0 {
+                self.deployments as f64 / days
+            } else {
+                0.0
+            },
+            lead_time: DurationStats::from_seconds(self.lead),
+            failed_deployments: self.failed,
+            change_failure_rate: ratio(self.failed, self.deployments),
+            rollback_recommended: self.rollbacks,
+            time_to_restore: DurationStats::from_seconds(self.restore),
+            open_incidents: self.open,
+            approval_wait: DurationStats::from_seconds(self.approval),
+            hold_reasons: holds,
+            decisions: self.decisions,
+            evidence: EvidenceCompleteness {
+                passports: self.passports,
+                mean_confidence: ratio(self.confidence_sum, self.passports),
+                evidence: self.evidence,
+                fresh: self.fresh,
+                fresh_ratio: ratio(self.fresh, self.evidence),
+            },
+            connectors: self
+                .connectors
+                .into_iter()
+                .map(
+                    |(connector, [fresh, stale, missing])| ConnectorReliability {
+                        connector,
+                        fresh,
+                        stale,
+                        missing,
+                        reliability: ratio(fresh, fresh + stale + missing),
+                    },
+                )
+                .collect(),
+        }
+    }
+}
+
+/// Release metrics per (namespace, service, environment) and in total, for
+/// the window `(now - window, now]`. See the module documentation for the
+/// definitions.
+pub fn release_metrics(
+    gates: &[&ReleaseGate],
+    passports: &[&Passport],
+    now: Timestamp,
+    window: SignedDuration,
+) -> ReleaseMetrics {
+    let since = now - window;
+    let in_window = |t: Timestamp| t > since && t <= now;
+    let gates_by_key: HashMap<(String, String), &ReleaseGate> =
+        gates.iter().map(|g| (gate_key(g), *g)).collect();
+
+    // Passports per gate, oldest first.
+    let mut per_gate: HashMap<(String, String), Vec<&Passport>> = HashMap::new();
+    // What happened after `now` is not known yet.
+    for p in passports.iter().filter(|p| p.spec.generated_at <= now) {
+        per_gate.entry(passport_gate_key(p)).or_default().push(p);
+    }
+    let mut raw: BTreeMap<Group, Raw> = BTreeMap::new();
+    // Promotions: (group, digest) → (time, commit timestamp).
+    let mut promotions: HashMap<(Group, String), (Timestamp, Option<Timestamp>)> = HashMap::new();
+    // Rollback-recommended passports: (group, digest) → times.
+    let mut rollbacks: HashMap<(Group, String), Vec<Timestamp>> = HashMap::new();
+
+    for (key, list) in &mut per_gate {
+        list.sort_by_key(|p| p.spec.generated_at);
+        let gate = gates_by_key.get(key).copied();
+        let ns = key.0.clone();
+        for p in list.iter() {
+            let group = (
+                ns.clone(),
+                p.spec.service.clone(),
+                p.spec.environment.clone(),
+            );
+            let r = raw.entry(group.clone()).or_default();
+            let s = &p.spec;
+            if s.decision == Decision::RollbackRecommended {
+                rollbacks
+                    .entry((group.clone(), s.artifact.digest.clone()))
+                    .or_default()
+                    .push(s.generated_at);
+            }
+            if s.decision.allows_promotion() {
+                let commit = gate
+                    .filter(|g| image_digest(&g.spec.artifact.image) == Some(&s.artifact.digest))
+                    .and_then(|g| g.spec.artifact.commit_timestamp);
+                promotions
+                    .entry((group.clone(), s.artifact.digest.clone()))
+                    .and_modify(|e| {
+                        if s.generated_at < e.0 {
+                            e.0 = s.generated_at;
+                        }
+                    })
+                    .or_insert((s.generated_at, commit));
+            }
+            if !in_window(s.generated_at) {
+                continue;
+            }
+            r.passports += 1;
+            r.confidence_sum += u64::from(s.confidence);
+            *r.decisions.entry(s.decision).or_default() += 1;
+            for e in &s.evidence {
+                r.evidence += 1;
+                let c = r.connectors.entry(e.connector.clone()).or_default();
+                if e.status == "fresh" {
+                    r.fresh += 1;
+                    c[0] += 1;
+                } else {
+                    c[1] += 1;
+                }
+            }
+            let mut missing_connectors: Vec<&str> = s
+                .policy_results
+                .iter()
+                .filter(|x| x.state == ResultState::Missing)
+                .filter_map(|x| x.source.as_deref()?.split_once('/').map(|(c, _)| c))
+                .collect();
+            missing_connectors.sort_unstable();
+            missing_connectors.dedup();
+            for c in missing_connectors {
+                r.connectors.entry(c.to_string()).or_default()[2] += 1;
+            }
+            if !s.decision.allows_promotion() {
+                for x in &s.policy_results {
+                    if matches!(
+                        x.state,
+                        ResultState::Fail | ResultState::Stale | ResultState::Missing
+                    ) {
+                        let e = r
+                            .holds
+                            .entry(x.id.clone())
+                            .or_insert_with(|| (x.label.clone(), 0));
+                        e.0.clone_from(&x.label);
+                        e.1 += 1;
+                    }
+                }
+            }
+        }
+
+        // Episodes along the gate's timeline.
+        let mut rollback_start: Option<(Timestamp, Group)> = None;
+        let mut approval_start: Option<(Timestamp, String, usize)> = None;
+        for p in list.iter() {
+            let s = &p.spec;
+            let group = (ns.clone(), s.service.clone(), s.environment.clone());
+            match (&rollback_start, s.decision) {
+                (None, Decision::RollbackRecommended) => {
+                    rollback_start = Some((s.generated_at, group.clone()));
+                    if in_window(s.generated_at) {
+                        raw.entry(group.clone()).or_default().rollbacks += 1;
+                    }
+                }
+                (Some((start, g)), d) if d.allows_promotion() => {
+                    if in_window(*start) {
+                        let secs = s.generated_at.duration_since(*start).as_secs_f64();
+                        raw.entry(g.clone()).or_default().restore.push(secs);
+                    }
+                    rollback_start = None;
+                }
+                _ => {}
+            }
+            match &approval_start {
+                Some((_, digest, _)) if *digest != s.artifact.digest => approval_start = None,
+                _ => {}
+            }
+            match (&approval_start, s.decision) {
+                (None, Decision::RequireApproval) => {
+                    approval_start =
+                        Some((s.generated_at, s.artifact.digest.clone(), s.approvals.len()));
+                }
+                (Some((start, _, before)), d)
+                    if d != Decision::RequireApproval && s.approvals.len() > *before =>
+                {
+                    if in_window(*start) {
+                        let secs = s.generated_at.duration_since(*start).as_secs_f64();
+                        raw.entry(group.clone()).or_default().approval.push(secs);
+                    }
+                    approval_start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some((start, g)) = rollback_start
+            && in_window(start)
+        {
+            raw.entry(g).or_default().open += 1;
+        }
+
+        // The deploy the gate saw is the promotion of that digest.
+        if let Some(g) = gate
+            && let Some(status) = &g.status
+            && let (Some(at), Some(image)) = (status.deployed_at, status.deployed_image.as_deref())
+            && let Some(digest) = image_digest(image)
+        {
+            let group = (
+                ns.clone(),
+                g.spec.service.clone(),
+                g.spec.environment.clone(),
+            );
+            let commit = (image_digest(&g.spec.artifact.image) == Some(digest))
+                .then_some(g.spec.artifact.commit_timestamp)
+                .flatten();
+            let e = promotions
+                .entry((group, digest.to_string()))
+                .or_insert((at, commit));
+            e.0 = at;
+            e.1 = e.1.or(commit);
+        }
+    }
+
+    for ((group, digest), (at, commit)) in &promotions {
+        if !in_window(*at) {
+            continue;
+        }
+        let r = raw.entry(group.clone()).or_default();
+        r.deployments += 1;
+        if let Some(c) = commit {
+            let lead = at.duration_since(*c);
+            if !lead.is_negative() {
+                r.lead.push(lead.as_secs_f64());
+            }
+        }
+        if rollbacks
+            .get(&(group.clone(), digest.clone()))
+            .is_some_and(|times| times.iter().any(|t| t >= at))
+        {
+            r.failed += 1;
+        }
+    }
+
+    let mut total = Raw::default();
+    let groups = raw
+        .into_iter()
+        .map(|((namespace, service, environment), r)| {
+            total.absorb(&r);
+            GroupMetrics {
+                namespace,
+                service,
+                environment,
+                metrics: r.summary(window),
+            }
+        })
+        .collect();
+    ReleaseMetrics {
+        now,
+        window_seconds: window.as_secs(),
+        total: total.summary(window),
+        groups,
+    }
+}

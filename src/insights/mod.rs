@@ -1,0 +1,53 @@
+//! Insights over gates, passports and Events: the audit trail, release
+//! metrics and the shadow → enforce graduation report.
+//!
+//! Pure functions over the API types, with no Kubernetes I/O: the CLI, the
+//! console and the controller read the objects and call these.
+
+pub mod audit;
+pub mod graduation;
+pub mod history;
+pub mod metrics;
+
+pub use audit::{
+    AuditEvent, audit_csv, audit_from_event, audit_from_gate, audit_json, merge_audit,
+};
+pub use graduation::{GateGraduation, GraduationReport, WouldDeny, graduation};
+pub use metrics::{
+    ConnectorReliability, DurationStats, EvidenceCompleteness, GroupMetrics, HoldReason,
+    MetricsSummary, ReleaseMetrics, release_metrics,
+};
+
+use crate::api::{Passport, ReleaseGate};
+
+/// Namespace of a passport: its own, else the gate it answers.
+pub(crate) fn passport_namespace(p: &Passport) -> String {
+    p.metadata
+        .namespace
+        .clone()
+        .or_else(|| p.spec.gate.as_ref().map(|g| g.namespace.clone()))
+        .unwrap_or_default()
+}
+
+/// (namespace, gate name) of a passport; passports issued outside a cluster
+/// (no gate reference) are grouped by service and environment.
+pub(crate) fn passport_gate_key(p: &Passport) -> (String, String) {
+    let ns = passport_namespace(p);
+    match &p.spec.gate {
+        Some(g) => (ns, g.name.clone()),
+        None => (ns, format!("{}-{}", p.spec.service, p.spec.environment)),
+    }
+}
+
+/// (namespace, name) of a gate.
+pub(crate) fn gate_key(g: &ReleaseGate) -> (String, String) {
+    (
+        g.metadata.namespace.clone().unwrap_or_default(),
+        g.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The `sha256:<hex>` digest of an image reference, if pinned.
+pub(crate) fn image_digest(image: &str) -> Option<&str> {
+    image.rsplit_once('@').map(|(_, d)| d)
+}

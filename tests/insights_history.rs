@@ -1,0 +1,189 @@
+//! The gate history: what a new evaluation records, and what a replay does not.
+
+mod insights;
+
+use insights::{P, gate, passport, ts};
+use releasepassport::api::{
+    Decision, GateHistoryEntry, HISTORY_LIMIT, HistoryType, ReleaseGateStatus,
+};
+use releasepassport::insights::history::{Observation, append, record};
+use serde_json::json;
+
+/// Records an evaluation on top of `old` the way the controller does.
+fn evaluate(
+    old: Option<&ReleaseGateStatus>,
+    spec_extra: serde_json::Value,
+    decision: &str,
+    passport_name: &str,
+    key: &str,
+    now: &str,
+) -> (ReleaseGateStatus, Vec<GateHistoryEntry>) {
+    let g = gate("g", "shadow", 1, spec_extra, json!({}));
+    let p = passport(P {
+        gate: "g",
+        name: passport_name,
+        decision,
+        ..P::default()
+    });
+    let (entries, cursor) = record(
+        old,
+        &Observation {
+            spec: &g.spec,
+            passport: &p.spec,
+            passport_name,
+            signing_key_id: key,
+            now: ts(now),
+        },
+    );
+    let mut status = old.cloned().unwrap_or_default();
+    let added = append(&mut status.history, entries);
+    status.decision = Some(p.spec.decision);
+    status.audit = Some(cursor);
+    (status, added)
+}
+
+#[test]
+fn first_decision_then_approval_then_allow() {
+    let (s1, added) = evaluate(
+        None,
+        json!({}),
+        "REQUIRE_APPROVAL",
+        "g-1",
+        "k1",
+        "2026-05-17T06:00:00Z",
+    );
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0].type_, HistoryType::DecisionChanged);
+    assert_eq!(added[0].previous_decision, None);
+    assert_eq!(added[0].passport.as_deref(), Some("g-1"));
+    let approvals = json!({"approvals": [{"actor": "alice@example.com", "reference": "CHG-1042"}]});
+    let (s2, added) = evaluate(
+        Some(&s1),
+        approvals.clone(),
+        "ALLOW",
+        "g-2",
+        "k1",
+        "2026-05-17T06:05:00Z",
+    );
+    let types: Vec<_> = added.iter().map(|e| e.type_).collect();
+    assert_eq!(
+        types,
+        [HistoryType::ApprovalAdded, HistoryType::DecisionChanged]
+    );
+    assert_eq!(added[0].actor.as_deref(), Some("alice@example.com"));
+    assert_eq!(added[1].previous_decision, Some(Decision::RequireApproval));
+    assert_eq!(added[1].decision, Some(Decision::Allow));
+    assert!(
+        added[1]
+            .message
+            .starts_with("Decision REQUIRE_APPROVAL → ALLOW for payment-api")
+    );
+    assert_eq!(s2.history.len(), 2 + 1);
+    // A replay of the same evaluation (retry, restart, new leader) records nothing.
+    let (s3, added) = evaluate(
+        Some(&s2),
+        approvals,
+        "ALLOW",
+        "g-2",
+        "k1",
+        "2026-05-17T06:06:00Z",
+    );
+    assert!(added.is_empty(), "{added:?}");
+    assert_eq!(s3.history, s2.history);
+}
+
+#[test]
+fn waivers_added_and_expired_once_each() {
+    let waiver = json!({"waivers": [{"ruleId": "error-rate", "reason": "known flake", "actor": "bob", "expiresAt": "2026-05-17T12:00:00Z"}]});
+    let (s1, _) = evaluate(None, json!({}), "HOLD", "g-1", "k1", "2026-05-17T06:00:00Z");
+    let (s2, added) = evaluate(
+        Some(&s1),
+        waiver.clone(),
+        "ALLOW",
+        "g-2",
+        "k1",
+        "2026-05-17T07:00:00Z",
+    );
+    assert_eq!(added[0].type_, HistoryType::WaiverAdded);
+    assert_eq!(added[0].actor.as_deref(), Some("bob"));
+    assert!(added[0].message.contains("known flake"));
+    let (s3, added) = evaluate(
+        Some(&s2),
+        waiver.clone(),
+        "HOLD",
+        "g-1",
+        "k1",
+        "2026-05-17T12:00:01Z",
+    );
+    let types: Vec<_> = added.iter().map(|e| e.type_).collect();
+    assert_eq!(
+        types,
+        [HistoryType::WaiverExpired, HistoryType::DecisionChanged]
+    );
+    let (_, added) = evaluate(
+        Some(&s3),
+        waiver,
+        "HOLD",
+        "g-1",
+        "k1",
+        "2026-05-17T12:05:00Z",
+    );
+    assert!(added.is_empty());
+}
+
+#[test]
+fn a_new_signing_key_is_recorded() {
+    let (s1, _) = evaluate(
+        None,
+        json!({}),
+        "ALLOW",
+        "g-1",
+        "k1",
+        "2026-05-17T06:00:00Z",
+    );
+    let (_, added) = evaluate(
+        Some(&s1),
+        json!({}),
+        "ALLOW",
+        "g-3",
+        "k2",
+        "2026-05-17T07:00:00Z",
+    );
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0].type_, HistoryType::SigningKeyChanged);
+    assert!(added[0].message.contains("k2") && added[0].message.contains("k1"));
+}
+
+#[test]
+fn history_keeps_the_newest_entries() {
+    let mut status: Option<ReleaseGateStatus> = None;
+    let decisions = ["HOLD", "ALLOW"];
+    for i in 0..(HISTORY_LIMIT + 7) {
+        let (s, added) = evaluate(
+            status.as_ref(),
+            json!({}),
+            decisions[i % 2],
+            &format!("g-{}", i % 2),
+            "k1",
+            &format!("2026-05-17T06:{:02}:00Z", i),
+        );
+        assert_eq!(added.len(), 1, "flapping is recorded every time");
+        status = Some(s);
+    }
+    let history = status.expect("status").history;
+    assert_eq!(history.len(), HISTORY_LIMIT);
+    assert_eq!(
+        history.last().map(|e| e.at),
+        Some(ts("2026-05-17T06:26:00Z"))
+    );
+    assert_eq!(history[0].at, ts("2026-05-17T06:07:00Z"));
+}
+
+#[test]
+fn entries_are_redacted_and_bounded() {
+    let waiver = json!({"waivers": [{"ruleId": "error-rate", "reason": format!("password=hunter2 {}", "x".repeat(3000)), "actor": "bob", "expiresAt": "2026-05-18T12:00:00Z"}]});
+    let (_, added) = evaluate(None, waiver, "ALLOW", "g-1", "k1", "2026-05-17T06:00:00Z");
+    let w = &added[0];
+    assert!(!w.message.contains("hunter2"));
+    assert!(w.message.len() <= 1000 && w.message.ends_with("..."));
+}
