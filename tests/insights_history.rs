@@ -6,7 +6,7 @@ use insights::{P, gate, passport, ts};
 use releasepassport::api::{
     Decision, GateHistoryEntry, HISTORY_LIMIT, HistoryType, ReleaseGateStatus,
 };
-use releasepassport::insights::history::{Observation, append, record};
+use releasepassport::insights::history::{Observation, Recorded, append, record};
 use serde_json::json;
 
 /// Records an evaluation on top of `old` the way the controller does.
@@ -19,27 +19,43 @@ fn evaluate(
     now: &str,
 ) -> (ReleaseGateStatus, Vec<GateHistoryEntry>) {
     let g = gate("g", "shadow", 1, spec_extra, json!({}));
+    let (status, added, _) = evaluate_at(old, &g.spec, decision, passport_name, key, now, None);
+    (status, added)
+}
+
+/// The same, with the gate's spec and deploy time, returning the signals too.
+fn evaluate_at(
+    old: Option<&ReleaseGateStatus>,
+    spec: &releasepassport::api::ReleaseGateSpec,
+    decision: &str,
+    passport_name: &str,
+    key: &str,
+    now: &str,
+    deployed_at: Option<&str>,
+) -> (ReleaseGateStatus, Vec<GateHistoryEntry>, Recorded) {
     let p = passport(P {
         gate: "g",
         name: passport_name,
         decision,
         ..P::default()
     });
-    let (entries, cursor) = record(
+    let recorded = record(
         old,
         &Observation {
-            spec: &g.spec,
+            spec,
             passport: &p.spec,
             passport_name,
             signing_key_id: key,
+            failing_checks: &[],
+            deployed_at: deployed_at.map(ts),
             now: ts(now),
         },
     );
     let mut status = old.cloned().unwrap_or_default();
-    let added = append(&mut status.history, entries);
+    let added = append(&mut status.history, recorded.entries.clone());
     status.decision = Some(p.spec.decision);
-    status.audit = Some(cursor);
-    (status, added)
+    status.audit = Some(recorded.cursor.clone());
+    (status, added, recorded)
 }
 
 #[test]
@@ -186,4 +202,157 @@ fn entries_are_redacted_and_bounded() {
     let w = &added[0];
     assert!(!w.message.contains("hunter2"));
     assert!(w.message.len() <= 1000 && w.message.ends_with("..."));
+}
+
+#[test]
+fn promotion_is_counted_once_per_image_with_its_lead_time() {
+    let g = gate(
+        "g",
+        "shadow",
+        1,
+        json!({"artifact": {"image": insights::image(1), "commitTimestamp": "2026-05-17T05:00:00Z"}}),
+        json!({}),
+    );
+    let (s1, _, r) = evaluate_at(
+        None,
+        &g.spec,
+        "HOLD",
+        "g-1",
+        "k",
+        "2026-05-17T06:00:00Z",
+        None,
+    );
+    assert_eq!(r.promotion, None);
+    let (s2, _, r) = evaluate_at(
+        Some(&s1),
+        &g.spec,
+        "ALLOW",
+        "g-2",
+        "k",
+        "2026-05-17T07:00:00Z",
+        None,
+    );
+    let promotion = r.promotion.expect("first ALLOW of the image");
+    assert_eq!(
+        promotion.lead_time,
+        Some(jiff::SignedDuration::from_hours(2))
+    );
+    // Seen running later, flapping: the same image is not promoted again.
+    let (s3, _, r) = evaluate_at(
+        Some(&s2),
+        &g.spec,
+        "ALLOW",
+        "g-2",
+        "k",
+        "2026-05-17T07:10:00Z",
+        Some("2026-05-17T07:05:00Z"),
+    );
+    assert_eq!(r.promotion, None);
+    let (s4, _, _) = evaluate_at(
+        Some(&s3),
+        &g.spec,
+        "HOLD",
+        "g-1",
+        "k",
+        "2026-05-17T07:20:00Z",
+        None,
+    );
+    let (_, _, r) = evaluate_at(
+        Some(&s4),
+        &g.spec,
+        "ALLOW",
+        "g-2",
+        "k",
+        "2026-05-17T07:30:00Z",
+        None,
+    );
+    assert_eq!(r.promotion, None);
+}
+
+#[test]
+fn a_shadow_deploy_under_hold_is_a_promotion_at_its_deploy_time() {
+    let g = gate("g", "shadow", 1, json!({}), json!({}));
+    let (_, _, r) = evaluate_at(
+        None,
+        &g.spec,
+        "HOLD",
+        "g-1",
+        "k",
+        "2026-05-17T06:00:00Z",
+        Some("2026-05-17T05:59:00Z"),
+    );
+    assert_eq!(r.promotion.map(|p| p.at), Some(ts("2026-05-17T05:59:00Z")));
+}
+
+#[test]
+fn restore_and_approval_wait_are_measured_from_the_first_decision_of_the_episode() {
+    let g = gate("g", "shadow", 1, json!({}), json!({}));
+    let (s1, _, _) = evaluate_at(
+        None,
+        &g.spec,
+        "ALLOW",
+        "g-1",
+        "k",
+        "2026-05-17T06:00:00Z",
+        None,
+    );
+    let (s2, _, r) = evaluate_at(
+        Some(&s1),
+        &g.spec,
+        "ROLLBACK_RECOMMENDED",
+        "g-2",
+        "k",
+        "2026-05-17T06:10:00Z",
+        None,
+    );
+    assert!(r.rollback_recommended);
+    let (s3, _, r) = evaluate_at(
+        Some(&s2),
+        &g.spec,
+        "HOLD",
+        "g-3",
+        "k",
+        "2026-05-17T06:20:00Z",
+        None,
+    );
+    assert!(!r.rollback_recommended && r.time_to_restore.is_none());
+    let (_, _, r) = evaluate_at(
+        Some(&s3),
+        &g.spec,
+        "ALLOW",
+        "g-1",
+        "k",
+        "2026-05-17T06:40:00Z",
+        None,
+    );
+    assert_eq!(r.time_to_restore, Some(jiff::SignedDuration::from_mins(30)));
+    assert_eq!(r.approval_wait, None, "no approval involved");
+
+    let approved = gate(
+        "g",
+        "shadow",
+        1,
+        json!({"approvals": [{"actor": "alice"}]}),
+        json!({}),
+    );
+    let (a1, _, _) = evaluate_at(
+        None,
+        &g.spec,
+        "REQUIRE_APPROVAL",
+        "g-4",
+        "k",
+        "2026-05-17T08:00:00Z",
+        None,
+    );
+    let (_, _, r) = evaluate_at(
+        Some(&a1),
+        &approved.spec,
+        "ALLOW",
+        "g-5",
+        "k",
+        "2026-05-17T08:45:00Z",
+        None,
+    );
+    assert_eq!(r.approval_wait, Some(jiff::SignedDuration::from_mins(45)));
+    assert_eq!(r.time_to_restore, None);
 }

@@ -115,9 +115,9 @@ fn promotions_lead_time_failures_and_restore() {
     // Three digests reached production.
     assert_eq!(t.deployments, 3);
     assert!((t.deployments_per_day - 0.1).abs() < 1e-9);
-    // v3: committed 10:00, deployed (status.deployedAt) 12:00.
+    // v3: committed 10:00, allowed 11:00 (deployed at 12:00, later).
     assert_eq!(t.lead_time.count, 1);
-    assert_eq!(t.lead_time.p50_seconds, Some(7200.0));
+    assert_eq!(t.lead_time.p50_seconds, Some(3600.0));
     // v2 was followed by ROLLBACK_RECOMMENDED; one episode of two passports.
     assert_eq!(t.failed_deployments, 1);
     assert_eq!(t.change_failure_rate, Some(1.0 / 3.0));
@@ -278,4 +278,37 @@ fn enforce_gates_and_young_gates() {
     );
     let json = serde_json::to_value(&r).expect("json");
     assert_eq!(json["gates"][0]["readyToEnforce"], false);
+}
+
+#[test]
+fn a_deploy_seen_before_any_allow_is_the_promotion_time() {
+    let gates = vec![gate(
+        "payment-api-production",
+        "shadow",
+        1,
+        json!({"artifact": {"image": image(1), "commitTimestamp": "2026-05-17T05:00:00Z"}}),
+        json!({"deployedAt": "2026-05-17T05:30:00Z", "deployedImage": image(1)}),
+    )];
+    let passports = vec![
+        passport(P {
+            name: "a",
+            at: "2026-05-17T05:20:00Z",
+            decision: "HOLD",
+            ..P::default()
+        }),
+        passport(P {
+            name: "b",
+            at: "2026-05-17T06:00:00Z",
+            decision: "ALLOW",
+            ..P::default()
+        }),
+    ];
+    let m = release_metrics(
+        &refs(&gates),
+        &refs(&passports),
+        ts(NOW),
+        SignedDuration::from_hours(24 * 30),
+    );
+    assert_eq!(m.total.deployments, 1);
+    assert_eq!(m.total.lead_time.p50_seconds, Some(1800.0));
 }

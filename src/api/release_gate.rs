@@ -346,4 +346,7 @@ pub struct AuditCursor {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub expired_waivers: Vec<String>,
+    /// The image last counted as promoted (release metrics count each image once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_image: Option<String>,
 }

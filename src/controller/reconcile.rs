@@ -14,10 +14,12 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::api::{
-    ConnectorHealth, ConnectorScope, EvidenceDocument, GateReference, Passport, Policy, ReleaseGate,
+    ConnectorHealth, ConnectorScope, EvidenceDocument, GateReference, HistoryType, Passport,
+    Policy, ReleaseGate,
 };
 use crate::connectors::ScopeRequest;
 use crate::engine::{self, EvaluationInput, Stage};
+use crate::insights::history;
 use crate::passport;
 
 use super::metrics::{
@@ -141,7 +143,14 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     let identity = passports::identity(&document)?;
     let passport_name = passports::name(&name, &identity);
     let passport_api: Api<Passport> = Api::namespaced(client.clone(), &ns);
-    if passport_api.get_opt(&passport_name).await?.is_none() {
+    let existing = passport_api.get_opt(&passport_name).await?;
+    // The key of the Passport on record: an unchanged decision keeps its
+    // earlier signature even when the signing key changed since.
+    let signing_key_id = existing
+        .as_ref()
+        .map(|p| p.spec.signature.key_id.clone())
+        .unwrap_or_else(|| document.signature.key_id.clone());
+    if existing.is_none() {
         let mut object = Passport::new(&passport_name, document.clone());
         object.metadata.namespace = Some(ns.clone());
         object.metadata.labels = Some(passports::labels(&name, &document));
@@ -181,7 +190,7 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
         // Evaluate once more when the watch window closes.
         next_evaluation_at = w.until;
     }
-    let new_status = status::evaluated(
+    let mut new_status = status::evaluated(
         old,
         &status::Evaluated {
             generation,
@@ -194,7 +203,39 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
             watch: watch.clone(),
         },
     );
+    // The governance history travels in the same status write.
+    let recorded = history::record(
+        old,
+        &history::Observation {
+            spec: &gate.spec,
+            passport: &document,
+            passport_name: &passport_name,
+            signing_key_id: &signing_key_id,
+            failing_checks: &evaluation.failing_checks,
+            deployed_at: new_status.deployed_at,
+            now,
+        },
+    );
+    let added = history::append(&mut new_status.history, recorded.entries.clone());
+    new_status.audit = Some(recorded.cursor.clone());
     write_status(ctx, gate, &new_status).await?;
+    for entry in &added {
+        let type_ = match entry.decision {
+            Some(d) if entry.type_ == HistoryType::DecisionChanged && !d.allows_promotion() => {
+                EventType::Warning
+            }
+            _ if entry.type_ == HistoryType::WaiverExpired => EventType::Warning,
+            _ => EventType::Normal,
+        };
+        publish_history(
+            ctx,
+            gate,
+            type_,
+            entry.type_.as_str(),
+            entry.message.clone(),
+        )
+        .await;
+    }
     if old.and_then(|s| s.decision) != Some(document.decision)
         || old.and_then(|s| s.passport_name.as_deref()) != Some(passport_name.as_str())
     {
@@ -561,6 +602,36 @@ async fn publish(ctx: &Context, gate: &ReleaseGate, type_: EventType, reason: &s
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&event, &gate.object_ref(&())).await {
+        tracing::debug!(error = %e, "publishing event failed");
+    }
+}
+
+/// Publishes a history entry as its own Event. The shared recorder folds
+/// Events with the same reason on the same object into one series that
+/// keeps only the first note (two approvals within minutes would read as
+/// one); a recorder per entry keeps every governance event with its note.
+async fn publish_history(
+    ctx: &Context,
+    gate: &ReleaseGate,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let recorder = kube::runtime::events::Recorder::new(
+        ctx.client.clone(),
+        kube::runtime::events::Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Audit".into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &gate.object_ref(&())).await {
         tracing::debug!(error = %e, "publishing event failed");
     }
 }

@@ -64,8 +64,11 @@ pub struct GraduationReport {
     pub gates: Vec<GateGraduation>,
 }
 
-/// Why enforce mode would deny a decision for a target, if it would.
-fn would_deny(decision: Decision, target_kind: Option<&str>) -> Option<String> {
+/// Why enforce mode would deny a decision for a target of kind
+/// `target_kind`, if it would: any decision but ALLOW, except
+/// ALLOW_WITH_CANARY on an Argo `Rollout` (the webhook also checks the
+/// Rollout's strategy, which the gate does not record).
+pub fn would_deny(decision: Decision, target_kind: Option<&str>) -> Option<String> {
     match decision {
         Decision::Allow => None,
         Decision::AllowWithCanary if target_kind == Some("Rollout") => None,

@@ -6,7 +6,7 @@
 //! replay of the same evaluation (a retry, a controller restart, a new
 //! leader) records nothing twice.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::api::{
     Approval, AuditCursor, Decision, GateHistoryEntry, HISTORY_LIMIT, HistoryType, PassportSpec,
@@ -27,15 +27,41 @@ pub struct Observation<'a> {
     pub passport_name: &'a str,
     /// Key id of the signature of the Passport on record.
     pub signing_key_id: &'a str,
+    /// Ids of the rules that keep the decision from ALLOW (the status's `failingChecks`).
+    pub failing_checks: &'a [String],
+    /// When the target was first seen running the gate's image, if it was.
+    pub deployed_at: Option<Timestamp>,
     pub now: Timestamp,
 }
 
-/// The entries a new evaluation adds, and the cursor to store with them.
-/// Order: approvals, waivers, signing key, then the decision they led to.
-pub fn record(
-    old: Option<&ReleaseGateStatus>,
-    o: &Observation<'_>,
-) -> (Vec<GateHistoryEntry>, AuditCursor) {
+/// A promotion, counted once per image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Promotion {
+    pub at: Timestamp,
+    /// Commit → promotion, when the gate declares its commit timestamp.
+    pub lead_time: Option<SignedDuration>,
+}
+
+/// What a new evaluation adds: history entries, the cursor to store with
+/// them, and the release signals the controller turns into metrics. Every
+/// part is derived from the stored status, so a replay yields nothing new.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recorded {
+    /// Order: approvals, waivers, signing key, then the decision they led to.
+    pub entries: Vec<GateHistoryEntry>,
+    pub cursor: AuditCursor,
+    /// The gate's image was promoted (first allowed, or first seen running).
+    pub promotion: Option<Promotion>,
+    /// The decision just turned ROLLBACK_RECOMMENDED.
+    pub rollback_recommended: bool,
+    /// ROLLBACK_RECOMMENDED → now, when the gate allows promotion again.
+    pub time_to_restore: Option<SignedDuration>,
+    /// First REQUIRE_APPROVAL → now, when an approved gate allows promotion.
+    pub approval_wait: Option<SignedDuration>,
+}
+
+/// What changed between the stored status and a new evaluation.
+pub fn record(old: Option<&ReleaseGateStatus>, o: &Observation<'_>) -> Recorded {
     let cursor = old.and_then(|s| s.audit.clone()).unwrap_or_default();
     let mut entries = Vec::new();
     let p = o.passport;
@@ -95,23 +121,78 @@ pub fn record(
         entries.push(e);
     }
     let previous = old.and_then(|s| s.decision);
-    if previous != Some(p.decision) {
+    let changed = previous != Some(p.decision);
+    if changed {
         let mut e = entry(
             HistoryType::DecisionChanged,
-            decision_message(previous, p, o.passport_name),
+            decision_message(previous, p, o.passport_name, o.failing_checks),
         );
         e.decision = Some(p.decision);
         e.previous_decision = previous;
         e.passport = Some(o.passport_name.to_string());
         entries.push(e);
     }
-    let cursor = AuditCursor {
-        signing_key_id: Some(o.signing_key_id.to_string()),
-        approvals,
-        waivers,
-        expired_waivers: expired,
+
+    // Release signals.
+    let image = &o.spec.artifact.image;
+    let promoted_at = match (p.decision.allows_promotion(), o.deployed_at) {
+        (true, Some(d)) => Some(d.min(o.now)),
+        (true, None) => Some(o.now),
+        (false, d) => d,
     };
-    (entries, cursor)
+    let promotion = promoted_at
+        .filter(|_| cursor.promoted_image.as_deref() != Some(image.as_str()))
+        .map(|at| Promotion {
+            at,
+            lead_time: o
+                .spec
+                .artifact
+                .commit_timestamp
+                .map(|c| at.duration_since(c))
+                .filter(|d| !d.is_negative()),
+        });
+    let history = old.map(|s| s.history.as_slice()).unwrap_or_default();
+    let restored = changed && p.decision.allows_promotion();
+    let time_to_restore = restored
+        .then(|| episode_start(history, Decision::RollbackRecommended))
+        .flatten()
+        .map(|start| o.now.duration_since(start));
+    let approval_wait = (restored && !o.spec.approvals.is_empty())
+        .then(|| episode_start(history, Decision::RequireApproval))
+        .flatten()
+        .map(|start| o.now.duration_since(start));
+
+    Recorded {
+        entries,
+        cursor: AuditCursor {
+            signing_key_id: Some(o.signing_key_id.to_string()),
+            approvals,
+            waivers,
+            expired_waivers: expired,
+            promoted_image: if promotion.is_some() {
+                Some(image.clone())
+            } else {
+                cursor.promoted_image.clone()
+            },
+        },
+        promotion,
+        rollback_recommended: changed && p.decision == Decision::RollbackRecommended,
+        time_to_restore,
+        approval_wait,
+    }
+}
+
+/// When the current run of decisions that do not allow promotion first
+/// reached `decision`, from the recorded decision changes (newest last).
+fn episode_start(history: &[GateHistoryEntry], decision: Decision) -> Option<Timestamp> {
+    history
+        .iter()
+        .rev()
+        .filter(|e| e.type_ == HistoryType::DecisionChanged)
+        .take_while(|e| e.decision.is_some_and(|d| !d.allows_promotion()))
+        .filter(|e| e.decision == Some(decision))
+        .last()
+        .map(|e| e.at)
 }
 
 /// Appends entries to a history, keeping the newest [`HISTORY_LIMIT`]. An
@@ -176,28 +257,20 @@ fn waiver_key(w: &Waiver) -> String {
 }
 
 /// `Decision HOLD → ALLOW for payment-api v2.18.4 (confidence 100%), Passport <name>; failing: a, b`
-pub fn decision_message(previous: Option<Decision>, p: &PassportSpec, passport: &str) -> String {
+pub fn decision_message(
+    previous: Option<Decision>,
+    p: &PassportSpec,
+    passport: &str,
+    failing_checks: &[String],
+) -> String {
     let change = match previous {
         Some(prev) => format!("Decision {prev} → {}", p.decision),
         None => format!("Decision {}", p.decision),
     };
-    let failing: Vec<&str> = p
-        .policy_results
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.state,
-                crate::api::ResultState::Fail
-                    | crate::api::ResultState::Stale
-                    | crate::api::ResultState::Missing
-            )
-        })
-        .map(|r| r.id.as_str())
-        .collect();
-    let failing = if failing.is_empty() {
+    let failing = if failing_checks.is_empty() {
         String::new()
     } else {
-        format!("; failing: {}", failing.join(", "))
+        format!("; failing: {}", failing_checks.join(", "))
     };
     format!(
         "{change} for {} {} (confidence {}%), Passport {passport}{failing}",

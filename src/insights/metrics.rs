@@ -2,10 +2,11 @@
 //!
 //! Definitions (docs/metrics.md explains them with examples):
 //! - **promotion**: one image digest reaching one (namespace, service,
-//!   environment). Its time is the gate's `status.deployedAt` when the gate
-//!   saw the target running that digest (`status.deployedImage`), else the
-//!   `generatedAt` of the first passport that allowed the digest (ALLOW or
-//!   ALLOW_WITH_CANARY). Counted in the window by that time.
+//!   environment). Its time is the earliest of the `generatedAt` of the
+//!   first passport that allowed the digest (ALLOW or ALLOW_WITH_CANARY) and
+//!   the gate's `status.deployedAt` when the gate saw the target running
+//!   that digest (`status.deployedImage`; a shadow gate may see a deploy
+//!   before any ALLOW). Counted in the window by that time.
 //! - **lead time for changes**: `spec.artifact.commitTimestamp` of the gate
 //!   whose artifact is that digest → the promotion time.
 //! - **change failure**: a promotion followed by a ROLLBACK_RECOMMENDED
@@ -16,8 +17,8 @@
 //!   the gate's next passport that allows promotion (fixed forward or rolled
 //!   back); episodes without one are `openIncidents`.
 //! - **approval wait**: first REQUIRE_APPROVAL passport for a digest → the
-//!   first later passport for that digest with more approvals and another
-//!   decision.
+//!   first later passport for that digest with more approvals that allows
+//!   promotion.
 //! - **hold reasons**: failing (fail, stale, missing) rules of the passports
 //!   that did not allow promotion, by rule id.
 //! - **evidence completeness**: mean passport confidence; share of evidence
@@ -396,7 +397,7 @@ pub fn release_metrics(
                         Some((s.generated_at, s.artifact.digest.clone(), s.approvals.len()));
                 }
                 (Some((start, _, before)), d)
-                    if d != Decision::RequireApproval && s.approvals.len() > *before =>
+                    if d.allows_promotion() && s.approvals.len() > *before =>
                 {
                     if in_window(*start) {
                         let secs = s.generated_at.duration_since(*start).as_secs_f64();
@@ -430,7 +431,7 @@ pub fn release_metrics(
             let e = promotions
                 .entry((group, digest.to_string()))
                 .or_insert((at, commit));
-            e.0 = at;
+            e.0 = e.0.min(at);
             e.1 = e.1.or(commit);
         }
     }
