@@ -19,6 +19,37 @@ use support::controller::{self as ctl, ControllerProcess, eventually};
 const WAIT: Duration = Duration::from_secs(60);
 const GATE: &str = "payment-api-production";
 
+/// `promtool check metrics` on `text`: (success, output). promtool comes
+/// with the Debian `prometheus` package (`bash hack/install-deps.sh prometheus`).
+fn promtool_check(text: &str) -> (bool, String) {
+    use std::io::Write;
+    let binary = std::env::var_os("PROMTOOL_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/usr/bin/promtool"));
+    assert!(
+        binary.exists(),
+        "{} not found: install it with `bash hack/install-deps.sh prometheus` (or `make deps`), or set PROMTOOL_BIN",
+        binary.display()
+    );
+    let mut child = Command::new(binary)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("writing to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    let mut report = String::from_utf8_lossy(&out.stdout).into_owned();
+    report.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), report)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -148,7 +179,8 @@ fn count_by_reason(events: &[Event]) -> BTreeMap<String, usize> {
 async fn cluster_hold_to_allow_records_history_and_events_once_across_a_restart() {
     let _serial = SERIAL.lock().await;
     let (client, ns) = setup("audit").await;
-    let mut controller = start_controller("audit-1", free_port());
+    let admin_port = free_port();
+    let mut controller = start_controller("audit-1", admin_port);
     create_gate(&client, &ns, "2.7%").await;
     let gates: Api<ReleaseGate> = Api::namespaced(client.clone(), &ns);
 
@@ -239,6 +271,37 @@ async fn cluster_hold_to_allow_records_history_and_events_once_across_a_restart(
     );
     assert_eq!(merged[0].kind, HistoryType::DecisionChanged);
     assert_eq!(merged[0].decision, Some(Decision::Allow));
+
+    // The release metrics of this gate, on the real /metrics, pass promtool.
+    let scrape = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .await
+        .expect("scrape /metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let (ok, report) = promtool_check(&scrape);
+    assert!(
+        ok && report.trim().is_empty(),
+        "promtool: {report}
+---
+{scrape}"
+    );
+    let this = format!("namespace=\"{ns}\",service=\"payment-api\",environment=\"production\"");
+    for expected in [
+        format!("releasepassport_promotions_total{{{this}}} 1"),
+        format!("releasepassport_lead_time_seconds_count{{{this}}} 1"),
+        format!("releasepassport_shadow_would_deny_total{{{this}}} 1"),
+        format!("releasepassport_evidence_completeness_ratio{{{this}}} 1"),
+        format!("releasepassport_decisions_total{{{this},mode=\"shadow\",decision=\"ALLOW\"}}"),
+        "releasepassport_hold_reasons_total{rule=\"error-rate\"}".to_string(),
+        "releasepassport_connector_evidence_total{connector=\"prometheus\",status=\"fresh\"}"
+            .to_string(),
+    ] {
+        assert!(
+            scrape.lines().any(|l| l.starts_with(&expected)),
+            "{expected} not in:\n{scrape}"
+        );
+    }
 
     // A restart re-evaluates the gate and records nothing new.
     controller.kill();

@@ -23,8 +23,8 @@ use crate::insights::history;
 use crate::passport;
 
 use super::metrics::{
-    ConnectorErrorLabels, ConnectorLabels, DecisionLabels, DurationTimer, ReasonLabels,
-    ResultLabels,
+    ConnectorErrorLabels, ConnectorEvidenceLabels, ConnectorLabels, DecisionLabels, DurationTimer,
+    ReasonLabels, ReleaseLabels, ResultLabels, RuleLabels,
 };
 use super::{Context, MANAGER, passports, status};
 
@@ -150,6 +150,7 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
         .as_ref()
         .map(|p| p.spec.signature.key_id.clone())
         .unwrap_or_else(|| document.signature.key_id.clone());
+    let mut written = false;
     if existing.is_none() {
         let mut object = Passport::new(&passport_name, document.clone());
         object.metadata.namespace = Some(ns.clone());
@@ -164,6 +165,7 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
             .await;
         match applied {
             Ok(_) => {
+                written = true;
                 ctx.metrics.passports_written.inc();
                 tracing::info!(gate = %name, namespace = %ns, passport = %passport_name, decision = %document.decision, "wrote passport");
             }
@@ -172,11 +174,19 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
             Err(e) => return Err(e.into()),
         }
     }
+    let release = ReleaseLabels {
+        namespace: ns.clone(),
+        service: gate.spec.service.clone(),
+        environment: gate.spec.environment.clone(),
+    };
     ctx.metrics
         .decisions
         .get_or_create(&DecisionLabels {
-            decision: document.decision.as_str().into(),
+            namespace: ns.clone(),
+            service: gate.spec.service.clone(),
+            environment: gate.spec.environment.clone(),
             mode: document.mode.as_str().into(),
+            decision: document.decision.as_str().into(),
         })
         .inc();
 
@@ -219,6 +229,15 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     let added = history::append(&mut new_status.history, recorded.entries.clone());
     new_status.audit = Some(recorded.cursor.clone());
     write_status(ctx, gate, &new_status).await?;
+    release_metrics(
+        ctx,
+        gate,
+        &release,
+        &document,
+        &evaluation.failing_checks,
+        &recorded,
+        written,
+    );
     for entry in &added {
         let type_ = match entry.decision {
             Some(d) if entry.type_ == HistoryType::DecisionChanged && !d.allows_promotion() => {
@@ -274,6 +293,89 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
 
     let wait = next_evaluation_at.duration_since(now).as_secs().max(1) as u64;
     Ok(Action::requeue(Duration::from_secs(wait)))
+}
+
+/// Records the release metrics of one evaluation. `written`: the decision
+/// is new (a Passport was written), so per-decision counters count it once.
+fn release_metrics(
+    ctx: &Context,
+    gate: &ReleaseGate,
+    release: &ReleaseLabels,
+    document: &crate::api::PassportSpec,
+    failing_checks: &[String],
+    recorded: &history::Recorded,
+    written: bool,
+) {
+    let m = &ctx.metrics;
+    if let Some(p) = &recorded.promotion {
+        m.promotions.get_or_create(release).inc();
+        if let Some(lead) = p.lead_time {
+            m.lead_time
+                .get_or_create(release)
+                .observe(lead.as_secs_f64());
+        }
+    }
+    if recorded.rollback_recommended {
+        m.rollback_recommended.get_or_create(release).inc();
+    }
+    if let Some(d) = recorded.time_to_restore {
+        m.time_to_restore
+            .get_or_create(release)
+            .observe(d.as_secs_f64().max(0.0));
+    }
+    if let Some(d) = recorded.approval_wait {
+        m.approval_wait
+            .get_or_create(release)
+            .observe(d.as_secs_f64().max(0.0));
+    }
+    m.evidence_completeness
+        .get_or_create(release)
+        .set(f64::from(document.confidence) / 100.0);
+    for e in &document.evidence {
+        let status = if e.status == "fresh" {
+            "fresh"
+        } else {
+            "stale"
+        };
+        m.connector_evidence
+            .get_or_create(&ConnectorEvidenceLabels {
+                connector: e.connector.clone(),
+                status: status.into(),
+            })
+            .inc();
+    }
+    let mut missing: Vec<&str> = document
+        .policy_results
+        .iter()
+        .filter(|r| r.state == crate::api::ResultState::Missing)
+        .filter_map(|r| r.source.as_deref()?.split_once('/').map(|(c, _)| c))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    for connector in missing {
+        m.connector_evidence
+            .get_or_create(&ConnectorEvidenceLabels {
+                connector: connector.into(),
+                status: "missing".into(),
+            })
+            .inc();
+    }
+    if !written {
+        return;
+    }
+    if !document.decision.allows_promotion() {
+        for rule in failing_checks {
+            m.hold_reasons
+                .get_or_create(&RuleLabels { rule: rule.clone() })
+                .inc();
+        }
+    }
+    let target_kind = gate.spec.target.as_ref().map(|t| t.kind.as_str());
+    if document.mode == crate::api::Mode::Shadow
+        && crate::insights::graduation::would_deny(document.decision, target_kind).is_some()
+    {
+        m.shadow_would_deny.get_or_create(release).inc();
+    }
 }
 
 /// The post-deploy watch: it starts when `kubernetes` evidence shows the
