@@ -50,6 +50,45 @@ fn promtool_check(text: &str) -> (bool, String) {
     (out.status.success(), report)
 }
 
+/// Runs the CLI against the local control plane.
+fn cli_output(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_releasepassport"))
+        .args(args)
+        .env("KUBECONFIG", &support::cluster().kubeconfig)
+        .output()
+        .expect("running releasepassport")
+}
+
+/// Runs the CLI and returns its standard output, failing on a non-zero exit.
+fn cli(args: &[&str]) -> String {
+    let out = cli_output(args);
+    assert!(
+        out.status.success(),
+        "releasepassport {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn every_new_command_has_help_with_examples() {
+    for command in [
+        &["audit", "--help"][..],
+        &["report", "--help"],
+        &["report", "graduation", "--help"],
+        &["report", "metrics", "--help"],
+    ] {
+        let out = cli_output(command);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command:?}");
+        assert!(
+            help.contains("Examples:\n  releasepassport "),
+            "{command:?}: {help}"
+        );
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -302,6 +341,48 @@ async fn cluster_hold_to_allow_records_history_and_events_once_across_a_restart(
             "{expected} not in:\n{scrape}"
         );
     }
+
+    // The CLI: the same trail, exported and redacted; the reports.
+    let out = cli(&["audit", "-n", &ns, "--output", "json"]);
+    let exported: Vec<serde_json::Value> = serde_json::from_str(&out).expect("audit JSON");
+    assert_eq!(exported.len(), 6, "{out}");
+    assert_eq!(exported[0]["kind"], "DecisionChanged");
+    assert_eq!(exported[0]["decision"], "ALLOW");
+    assert_eq!(exported[0]["previousDecision"], "HOLD");
+    assert_eq!(exported[5]["decision"], "HOLD");
+    let csv = cli(&["audit", "-n", &ns, "--gate", GATE, "--output", "csv"]);
+    assert_eq!(csv.lines().count(), 7, "{csv}");
+    assert!(csv.starts_with("at,namespace,gate,type,"));
+    let text = cli(&["audit", "-n", &ns]);
+    assert!(
+        text.contains("ApprovalAdded by alice@example.com"),
+        "{text}"
+    );
+    let missing = cli_output(&["audit", "-n", &ns, "--gate", "no-such-gate"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+
+    let graduation: serde_json::Value =
+        serde_json::from_str(&cli(&["report", "graduation", "-n", &ns, "-o", "json"]))
+            .expect("graduation JSON");
+    let g = &graduation["gates"][0];
+    assert_eq!(g["gate"], GATE);
+    assert_eq!(g["passports"], 2);
+    assert_eq!(g["wouldDenyCount"], 1);
+    assert_eq!(g["wouldDeny"][0]["decision"], "HOLD");
+    assert_eq!(g["wouldDeny"][0]["resolved"], true);
+    assert_eq!(g["readyToEnforce"], false);
+    let metrics: serde_json::Value = serde_json::from_str(&cli(&[
+        "report", "metrics", "-n", &ns, "--window", "1d", "-o", "json",
+    ]))
+    .expect("metrics JSON");
+    assert_eq!(metrics["windowSeconds"], 86400);
+    assert_eq!(metrics["total"]["deployments"], 1);
+    assert_eq!(metrics["total"]["leadTime"]["count"], 1);
+    assert_eq!(metrics["total"]["holdReasons"][0]["count"], 1);
+    assert_eq!(metrics["groups"][0]["service"], "payment-api");
+    let text = cli(&["report", "metrics", "-n", &ns]);
+    assert!(text.contains("deployments          1"), "{text}");
 
     // A restart re-evaluates the gate and records nothing new.
     controller.kill();

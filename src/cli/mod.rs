@@ -1,5 +1,6 @@
 //! The `releasepassport` command line.
 
+mod audit;
 mod controller;
 pub mod crds;
 mod evaluate;
@@ -8,6 +9,7 @@ mod export;
 pub mod gate;
 mod input;
 mod keygen;
+pub mod report;
 mod summary;
 mod verify;
 mod webhook_config;
@@ -19,7 +21,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "releasepassport", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout"
+    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n  releasepassport audit -n payments --output csv > audit.csv\n  releasepassport report graduation -n payments\n  releasepassport report metrics --window 30d\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -44,6 +46,10 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     /// Print the ValidatingWebhookConfiguration of the admission webhook.
     WebhookConfig(webhook_config::WebhookConfigArgs),
+    /// The audit trail of a namespace's gates (history and Events) as text, JSON or CSV, redacted.
+    Audit(audit::AuditArgs),
+    /// Reports from the cluster: shadow → enforce graduation, release metrics.
+    Report(report::ReportArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -57,5 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Export(args) => export::run(&args),
         Command::Keygen(args) => keygen::run(&args),
         Command::WebhookConfig(args) => webhook_config::run(&args),
+        Command::Audit(args) => audit::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }

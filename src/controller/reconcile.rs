@@ -347,7 +347,7 @@ fn release_metrics(
     let mut missing: Vec<&str> = document
         .policy_results
         .iter()
-        .filter(|r| r.state == crate::api::ResultState::Missing)
+        .filter(|r| r.state == crate::api::ResultState::Missing && r.required)
         .filter_map(|r| r.source.as_deref()?.split_once('/').map(|(c, _)| c))
         .collect();
     missing.sort_unstable();

@@ -5,9 +5,9 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::api::{Decision, Mode, Passport, ReleaseGate, ResultState};
+use crate::api::{Decision, Mode, Passport, ReleaseGate};
 
-use super::{gate_key, passport_gate_key};
+use super::{failing, gate_key, passport_gate_key};
 
 /// Passports (newest first) the verdict looks at.
 pub const GRADUATION_WINDOW: usize = 10;
@@ -25,7 +25,7 @@ pub struct WouldDeny {
     pub decision: Decision,
     /// Why the webhook would deny, in one sentence.
     pub why: String,
-    /// Rules that failed, were stale or had no evidence.
+    /// Rules that failed, or required rules whose evidence was stale or missing.
     pub failing_checks: Vec<String>,
     pub next_actions: Vec<String>,
     /// A later passport allowed the same image (the denial would have been temporary).
@@ -120,12 +120,7 @@ pub fn graduation(gates: &[&ReleaseGate], passports: &[&Passport]) -> Graduation
                     failing_checks: s
                         .policy_results
                         .iter()
-                        .filter(|r| {
-                            matches!(
-                                r.state,
-                                ResultState::Fail | ResultState::Stale | ResultState::Missing
-                            )
-                        })
+                        .filter(|r| failing(r))
                         .map(|r| r.id.clone())
                         .collect(),
                     next_actions: s.next_actions.clone(),

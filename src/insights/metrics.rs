@@ -19,12 +19,13 @@
 //! - **approval wait**: first REQUIRE_APPROVAL passport for a digest → the
 //!   first later passport for that digest with more approvals that allows
 //!   promotion.
-//! - **hold reasons**: failing (fail, stale, missing) rules of the passports
-//!   that did not allow promotion, by rule id.
+//! - **hold reasons**: failing rules (fail; stale or missing when required)
+//!   of the passports that did not allow promotion, by rule id.
 //! - **evidence completeness**: mean passport confidence; share of evidence
 //!   summaries that were fresh.
 //! - **connector reliability**: per connector, fresh evidence / (fresh +
-//!   stale evidence + passports where a rule reading it had no evidence).
+//!   stale evidence + passports where a required rule reading it had no
+//!   evidence).
 //!
 //! Passports count in the window by `generatedAt`.
 
@@ -35,7 +36,7 @@ use serde::Serialize;
 
 use crate::api::{Decision, Passport, ReleaseGate, ResultState};
 
-use super::{gate_key, image_digest, passport_gate_key};
+use super::{failing, gate_key, image_digest, passport_gate_key};
 
 /// Median and 90th percentile of durations, in seconds.
 #[derive(Serialize, Clone, Debug, Default, PartialEq)]
@@ -102,7 +103,7 @@ pub struct ConnectorReliability {
     pub connector: String,
     pub fresh: u64,
     pub stale: u64,
-    /// Passports in which a rule reading this connector found no evidence.
+    /// Passports in which a required rule reading this connector found no evidence.
     pub missing: u64,
     /// fresh / (fresh + stale + missing).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -340,7 +341,7 @@ pub fn release_metrics(
             let mut missing_connectors: Vec<&str> = s
                 .policy_results
                 .iter()
-                .filter(|x| x.state == ResultState::Missing)
+                .filter(|x| x.state == ResultState::Missing && x.required)
                 .filter_map(|x| x.source.as_deref()?.split_once('/').map(|(c, _)| c))
                 .collect();
             missing_connectors.sort_unstable();
@@ -350,10 +351,7 @@ pub fn release_metrics(
             }
             if !s.decision.allows_promotion() {
                 for x in &s.policy_results {
-                    if matches!(
-                        x.state,
-                        ResultState::Fail | ResultState::Stale | ResultState::Missing
-                    ) {
+                    if failing(x) {
                         let e = r
                             .holds
                             .entry(x.id.clone())

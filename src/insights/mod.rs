@@ -51,3 +51,15 @@ pub(crate) fn gate_key(g: &ReleaseGate) -> (String, String) {
 pub(crate) fn image_digest(image: &str) -> Option<&str> {
     image.rsplit_once('@').map(|(_, d)| d)
 }
+
+/// Whether a rule result keeps a decision from ALLOW: it failed, or it is a
+/// required rule whose evidence is stale or missing (what `failingChecks`
+/// lists; an optional rule without evidence does not count).
+pub(crate) fn failing(r: &crate::api::PolicyResult) -> bool {
+    use crate::api::ResultState;
+    match r.state {
+        ResultState::Fail => true,
+        ResultState::Stale | ResultState::Missing => r.required,
+        ResultState::Pass | ResultState::Waived => false,
+    }
+}
