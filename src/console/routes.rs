@@ -1,0 +1,671 @@
+//! HTTP routes of the console: sign-in, pages, exports, the simulator.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use jiff::Timestamp;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::Console;
+use super::auth::{self, LOGIN_COOKIE, SESSION_COOKIE, Session};
+use super::simulate;
+use super::views::gates::{GatePage, SimulatorResult};
+use super::views::layout::{self, Nav, Viewer};
+use super::views::passports::SignatureStatus;
+use super::views::{audit, gates, integrations, metrics, overview, passports, radar, settings};
+use crate::passport::export;
+
+type Shared = State<Arc<Console>>;
+
+const CSS: &str = include_str!("assets/console.css");
+const JS: &str = include_str!("assets/console.js");
+
+/// The console's routes, all under `/console`.
+pub fn router(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/console", get(overview_page))
+        .route("/console/", get(overview_page))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/passports", get(passport_list))
+        .route("/console/passports/{ns}/{name}", get(passport_page))
+        .route(
+            "/console/passports/{ns}/{name}/export",
+            get(passport_export),
+        )
+        .route("/console/gates", get(gate_list))
+        .route("/console/gates/{ns}/{name}", get(gate_page))
+        .route("/console/gates/{ns}/{name}/simulate", post(simulate_gate))
+        .route("/console/radar", get(radar_page))
+        .route("/console/metrics", get(metrics_page))
+        .route("/console/integrations", get(integrations_page))
+        .route("/console/audit", get(audit_page))
+        .route("/console/settings", get(settings_page))
+        .route(
+            "/console/static/console.css",
+            get(|| async { asset(CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/console/static/console.js",
+            get(|| async { asset(JS, "text/javascript; charset=utf-8") }),
+        )
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(console)
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// A page or an early answer (sign-in redirect, refusal).
+type PageResult = Result<Response, Response>;
+
+fn to_login() -> Response {
+    Redirect::to("/console/login").into_response()
+}
+
+fn refusal(status: StatusCode, message: String) -> Response {
+    let body = layout::bare(
+        "Not allowed",
+        html! { div.login.panel { h1 { "Not allowed" } p.error role="alert" { (message) } p { a href="/console" { "Back to the overview" } } } },
+    );
+    (status, html_response(body)).into_response()
+}
+
+fn html_response(m: Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        m.into_string(),
+    )
+        .into_response()
+}
+
+/// The session behind a request: an `Authorization: Bearer` header, else the
+/// session cookie.
+async fn session(console: &Console, headers: &HeaderMap) -> Result<Arc<Session>, Response> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "Authorization must be `Bearer <token>`\n",
+                )
+                    .into_response()
+            })?;
+        return console
+            .auth
+            .bearer(token)
+            .await
+            .map_err(|e| (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response());
+    }
+    auth::cookie(headers, SESSION_COOKIE)
+        .and_then(|id| console.auth.session(id))
+        .ok_or_else(to_login)
+}
+
+fn viewer(s: &Session) -> Viewer<'_> {
+    Viewer {
+        user: &s.user.name,
+        groups: &s.user.groups,
+        csrf: &s.csrf,
+    }
+}
+
+/// Namespaces where the user may list every one of `resources`.
+async fn visible(console: &Console, s: &Session, resources: &[&'static str]) -> BTreeSet<String> {
+    let mut out = console.state.namespaces();
+    for r in resources {
+        out = console.auth.visible(s, out, "list", r).await;
+        if out.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+async fn require(
+    console: &Console,
+    s: &Session,
+    ns: &str,
+    verb: &'static str,
+    resource: &'static str,
+) -> Result<(), Response> {
+    if console.auth.can(s, ns, verb, resource).await {
+        Ok(())
+    } else {
+        Err(refusal(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} may not {verb} {resource} in namespace {ns}.",
+                s.user.name
+            ),
+        ))
+    }
+}
+
+fn not_found(what: &str) -> Response {
+    refusal(StatusCode::NOT_FOUND, format!("{what} not found."))
+}
+
+// ---- sign-in -------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    logged_out: Option<String>,
+}
+
+async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+    login_form(
+        None,
+        q.logged_out.is_some().then_some("You are signed out."),
+    )
+}
+
+fn login_form(error: Option<&str>, notice: Option<&str>) -> Response {
+    let nonce = auth::random_token();
+    let mut r = html_response(settings::login(error, &nonce, notice));
+    if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(
+        LOGIN_COOKIE,
+        &nonce,
+        std::time::Duration::from_secs(600),
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    if error.is_some() {
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+    nonce: String,
+}
+
+async fn login(
+    State(console): Shared,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let expected = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !auth::same_secret(expected, &form.nonce) {
+        return login_form(Some("The sign-in form expired; please try again."), None);
+    }
+    match console.auth.review(&form.token).await {
+        Ok(user) => {
+            tracing::info!(user = %user.name, "console: signed in");
+            let (id, _) = console.auth.start(user);
+            let mut r = Redirect::to("/console").into_response();
+            for c in [
+                auth::set_cookie(SESSION_COOKIE, &id, console.auth.ttl()),
+                auth::clear_cookie(LOGIN_COOKIE),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            r
+        }
+        Err(e) => login_form(Some(&e.to_string()), None),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(console): Shared,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some(id) = auth::cookie(&headers, SESSION_COOKIE) else {
+        return to_login();
+    };
+    let Some(s) = console.auth.session(id) else {
+        return to_login();
+    };
+    if !auth::same_secret(&s.csrf, &form.csrf) {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            "The form's CSRF token does not match this session.".into(),
+        );
+    }
+    console.auth.end(id);
+    tracing::info!(user = %s.user.name, "console: signed out");
+    let mut r = Redirect::to("/console/login?logged_out=1").into_response();
+    if let Ok(v) = HeaderValue::from_str(&auth::clear_cookie(SESSION_COOKIE)) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+// ---- pages ---------------------------------------------------------------
+
+fn respond(title: &str, nav: Nav, s: &Session, body: Markup) -> Response {
+    html_response(layout::page(title, nav, &viewer(s), body))
+}
+
+async fn overview_page(State(console): Shared, headers: HeaderMap) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let ns = visible(&console, &s, &["releasegates", "passports"]).await;
+    Ok(respond(
+        "Overview",
+        Nav::Overview,
+        &s,
+        overview::render(&console.state, &ns),
+    ))
+}
+
+async fn passport_list(
+    State(console): Shared,
+    headers: HeaderMap,
+    Query(q): Query<passports::ListQuery>,
+) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let ns = visible(&console, &s, &["passports"]).await;
+    Ok(respond(
+        "Releases",
+        Nav::Releases,
+        &s,
+        passports::list(&console.state, &ns, &q),
+    ))
+}
+
+async fn passport_page(
+    State(console): Shared,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+) -> PageResult {
+    let s = session(&console, &headers).await?;
+    require(&console, &s, &ns, "get", "passports").await?;
+    let p = console
+        .state
+        .passport(&ns, &name)
+        .ok_or_else(|| not_found(&format!("Passport {ns}/{name}")))?;
+    let signature = match serde_json::to_value(&p.spec) {
+        Ok(v) => match crate::passport::verify_value(&v, &console.state.keys()) {
+            Ok(ok) => SignatureStatus::Verified { key_id: ok.key_id },
+            Err(e) => SignatureStatus::Failed {
+                check: e.check().to_string(),
+                message: e.to_string(),
+            },
+        },
+        Err(e) => SignatureStatus::Failed {
+            check: "malformed".into(),
+            message: e.to_string(),
+        },
+    };
+    let title = format!("{} {}", p.spec.service, p.spec.release);
+    Ok(respond(
+        &title,
+        Nav::Releases,
+        &s,
+        passports::detail(&p, &signature),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    format: Option<String>,
+}
+
+async fn passport_export(
+    State(console): Shared,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<ExportQuery>,
+) -> PageResult {
+    let s = session(&console, &headers).await?;
+    require(&console, &s, &ns, "get", "passports").await?;
+    let p = console
+        .state
+        .passport(&ns, &name)
+        .ok_or_else(|| not_found(&format!("Passport {ns}/{name}")))?;
+    let failed = |e: String| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("export failed: {e}\n"),
+        )
+            .into_response()
+    };
+    let value = serde_json::to_value(&p.spec).map_err(|e| failed(e.to_string()))?;
+    let doc = export::prepare(&value).map_err(|e| failed(e.to_string()))?;
+    let (body, content_type, ext): (Vec<u8>, &str, &str) =
+        match q.format.as_deref().unwrap_or("json") {
+            "json" => (
+                export::to_json(&doc)
+                    .map_err(|e| failed(e.to_string()))?
+                    .into_bytes(),
+                "application/json",
+                "json",
+            ),
+            "markdown" | "md" => (
+                export::to_markdown(&doc).into_bytes(),
+                "text/markdown; charset=utf-8",
+                "md",
+            ),
+            "csv" => (
+                export::to_csv(&doc).into_bytes(),
+                "text/csv; charset=utf-8",
+                "csv",
+            ),
+            "bundle" => (
+                export::to_bundle(&doc, &console.public_key_pem)
+                    .map_err(|e| failed(e.to_string()))?,
+                "application/gzip",
+                "tar.gz",
+            ),
+            other => {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown export format {other:?}: use json, markdown, csv or bundle\n"),
+                )
+                    .into_response());
+            }
+        };
+    tracing::info!(user = %s.user.name, namespace = %ns, passport = %name, format = ext, "console: export");
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.{ext}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn gate_list(State(console): Shared, headers: HeaderMap) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let ns = visible(&console, &s, &["releasegates"]).await;
+    Ok(respond(
+        "Gates",
+        Nav::Gates,
+        &s,
+        gates::list(&console.state, &ns),
+    ))
+}
+
+async fn gate_page(
+    State(console): Shared,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+) -> PageResult {
+    let s = session(&console, &headers).await?;
+    render_gate(&console, &s, &ns, &name, None, SimulatorResult::None).await
+}
+
+async fn render_gate(
+    console: &Console,
+    s: &Session,
+    ns: &str,
+    name: &str,
+    policy_text: Option<String>,
+    result: SimulatorResult,
+) -> PageResult {
+    require(console, s, ns, "get", "releasegates").await?;
+    let gate = console
+        .state
+        .gate(ns, name)
+        .ok_or_else(|| not_found(&format!("ReleaseGate {ns}/{name}")))?;
+    let can_policy = console.auth.can(s, ns, "get", "policies").await;
+    let policy = can_policy
+        .then(|| console.state.policy(ns, &gate.spec.policy_ref.name))
+        .flatten();
+    let passports = if console.auth.can(s, ns, "list", "passports").await {
+        console.state.passports_of(ns, name)
+    } else {
+        Vec::new()
+    };
+    let text = policy_text.unwrap_or_else(|| {
+        policy
+            .as_ref()
+            .and_then(|p| serde_saphyr::to_string(&p.spec).ok())
+            .unwrap_or_default()
+    });
+    let history = audit::gate_history(&gate);
+    let page = GatePage {
+        gate: &gate,
+        policy: policy.as_deref(),
+        passports: &passports,
+        csrf: &s.csrf,
+        policy_text: &text,
+        result,
+        history,
+    };
+    Ok(respond(
+        &format!("Gate {name}"),
+        Nav::Gates,
+        s,
+        gates::detail(&page),
+    ))
+}
+
+#[derive(Deserialize)]
+struct SimulateForm {
+    csrf: String,
+    policy: String,
+}
+
+async fn simulate_gate(
+    State(console): Shared,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+    Form(form): Form<SimulateForm>,
+) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let from_header = headers.contains_key(header::AUTHORIZATION);
+    if !from_header && !auth::same_secret(&s.csrf, &form.csrf) {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            "The form's CSRF token does not match this session; reload the page and try again."
+                .into(),
+        ));
+    }
+    require(&console, &s, &ns, "get", "releasegates").await?;
+    require(&console, &s, &ns, "get", "policies").await?;
+    let gate = console
+        .state
+        .gate(&ns, &name)
+        .ok_or_else(|| not_found(&format!("ReleaseGate {ns}/{name}")))?;
+    let result = match simulate::parse_policy(&form.policy) {
+        Err(e) => SimulatorResult::Failed(e),
+        Ok(spec) => {
+            let now = Timestamp::now();
+            let gathered = match &console.connectors {
+                Some(c) => simulate::gather(c, &console.state, &gate, now).await,
+                None => simulate::Gathered {
+                    evidence: Vec::new(),
+                    notes: vec!["live evidence is not available here".into()],
+                },
+            };
+            let actor = format!("console:{}", s.user.name);
+            match simulate::evaluate(
+                &gate.spec.policy_ref.name,
+                &spec,
+                &gate,
+                &gathered.evidence,
+                now,
+                &actor,
+            ) {
+                Ok(evaluation) => {
+                    tracing::info!(user = %s.user.name, namespace = %ns, gate = %name, decision = %evaluation.passport.decision, "console: simulation");
+                    SimulatorResult::Ran {
+                        evaluation: Box::new(evaluation),
+                        notes: gathered.notes,
+                    }
+                }
+                Err(e) => SimulatorResult::Failed(e),
+            }
+        }
+    };
+    render_gate(&console, &s, &ns, &name, Some(form.policy), result).await
+}
+
+async fn radar_page(State(console): Shared, headers: HeaderMap) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let ns = visible(
+        &console,
+        &s,
+        &["releasegates", "passports", "connectorscopes"],
+    )
+    .await;
+    Ok(respond(
+        "Radar",
+        Nav::Radar,
+        &s,
+        radar::render(&console.state, &ns, Timestamp::now()),
+    ))
+}
+
+#[derive(Deserialize)]
+struct MetricsQuery {
+    window: Option<String>,
+}
+
+async fn metrics_page(
+    State(console): Shared,
+    headers: HeaderMap,
+    Query(q): Query<MetricsQuery>,
+) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let ns = visible(&console, &s, &["releasegates", "passports"]).await;
+    let days = q
+        .window
+        .as_deref()
+        .and_then(|w| w.trim_end_matches('d').parse::<i64>().ok())
+        .unwrap_or(30)
+        .clamp(1, 365);
+    Ok(respond(
+        "Metrics",
+        Nav::Metrics,
+        &s,
+        metrics::render(&console.state, &ns, Timestamp::now(), days),
+    ))
+}
+
+async fn integrations_page(State(console): Shared, headers: HeaderMap) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let ns = visible(&console, &s, &["connectorscopes"]).await;
+    Ok(respond(
+        "Integrations",
+        Nav::Integrations,
+        &s,
+        integrations::render(&console.state, &ns),
+    ))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    format: Option<String>,
+    namespace: Option<String>,
+}
+
+async fn audit_page(
+    State(console): Shared,
+    headers: HeaderMap,
+    Query(q): Query<AuditQuery>,
+) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let mut ns = visible(&console, &s, &["releasegates"]).await;
+    if let Some(only) = q.namespace.as_deref().filter(|n| !n.is_empty()) {
+        ns.retain(|n| n == only);
+    }
+    let events = audit::collect(&console.state, &ns);
+    match q.format.as_deref() {
+        None | Some("html") => Ok(respond(
+            "Audit log",
+            Nav::Audit,
+            &s,
+            audit::render(&events, q.namespace.as_deref()),
+        )),
+        Some("json") => Ok((
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit.json\"",
+                ),
+            ],
+            crate::insights::audit_json(&events),
+        )
+            .into_response()),
+        Some("csv") => Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit.csv\"",
+                ),
+            ],
+            crate::insights::audit_csv(&events),
+        )
+            .into_response()),
+        Some(other) => Err((
+            StatusCode::BAD_REQUEST,
+            format!("unknown format {other:?}: use html, json or csv\n"),
+        )
+            .into_response()),
+    }
+}
+
+async fn settings_page(State(console): Shared, headers: HeaderMap) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let ns = visible(&console, &s, &["connectorscopes"]).await;
+    let mut connectors: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for scope in console.state.scopes_in(&ns) {
+        *connectors.entry(scope.spec.connector.as_str()).or_default() += 1;
+    }
+    let keys = console.state.keys();
+    let trusted = keys.key_ids();
+    Ok(respond(
+        "Settings",
+        Nav::Settings,
+        &s,
+        settings::render(&console.settings, &trusted, &connectors),
+    ))
+}

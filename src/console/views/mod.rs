@@ -1,0 +1,11 @@
+//! Server-rendered pages (maud: escaped by construction).
+
+pub mod audit;
+pub mod gates;
+pub mod integrations;
+pub mod layout;
+pub mod metrics;
+pub mod overview;
+pub mod passports;
+pub mod radar;
+pub mod settings;
