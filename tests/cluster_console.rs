@@ -656,6 +656,26 @@ async fn cluster_console_in_a_browser() {
         shoot(&b, name).await;
     }
 
+    // The audit log carries the decisions as governance events, and exports them.
+    let audit = page_with(&b, &format!("{base}/console/audit"), "DecisionChanged").await;
+    assert!(audit.contains("payment-api-production"));
+    let csv = http
+        .get(format!("{base}/console/audit?format=csv"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("audit export");
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.expect("csv");
+    assert!(
+        csv.contains("DecisionChanged") && csv.contains("checkout-api-production"),
+        "{csv}"
+    );
+    assert!(
+        !csv.contains("ledger-api"),
+        "another namespace's events are not exported"
+    );
+
     // Logout, from the account menu.
     b.find(Locator::Css("summary[aria-label='Account menu']"))
         .await

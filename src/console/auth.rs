@@ -43,6 +43,8 @@ pub enum AuthError {
     Rejected(Option<String>),
     #[error("asking the Kubernetes API server failed: {0}")]
     Api(String),
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
 }
 
 /// An authenticated user, as the apiserver reported it.
@@ -66,13 +68,13 @@ pub struct Session {
 }
 
 impl Session {
-    fn new(user: User, ttl: Duration) -> Self {
-        Self {
+    fn new(user: User, ttl: Duration) -> Result<Self, AuthError> {
+        Ok(Self {
             user,
-            csrf: random_token(),
+            csrf: random_token()?,
             expires: Instant::now() + ttl,
             access: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     fn cached(&self, key: &AccessKey) -> Option<bool> {
@@ -90,14 +92,10 @@ impl Session {
 }
 
 /// A random URL-safe token of 256 bits.
-pub fn random_token() -> String {
+pub fn random_token() -> Result<String, AuthError> {
     let mut bytes = [0u8; 32];
-    // The OS random source does not fail on supported platforms; a zeroed
-    // buffer would still be unique per process start only, so refuse it.
-    if getrandom::fill(&mut bytes).is_err() {
-        panic!("the operating system's random source is unavailable");
-    }
-    B64.encode(bytes)
+    getrandom::fill(&mut bytes).map_err(|e| AuthError::Random(e.to_string()))?;
+    Ok(B64.encode(bytes))
 }
 
 /// Compares two secrets in time independent of where they differ.
@@ -175,9 +173,9 @@ impl Auth {
     }
 
     /// Starts a session for a reviewed user; returns its id.
-    pub fn start(&self, user: User) -> (String, Arc<Session>) {
-        let id = random_token();
-        let session = Arc::new(Session::new(user, self.ttl));
+    pub fn start(&self, user: User) -> Result<(String, Arc<Session>), AuthError> {
+        let id = random_token()?;
+        let session = Arc::new(Session::new(user, self.ttl)?);
         if let Ok(mut map) = self.sessions.lock() {
             map.retain(|_, s| s.expires > Instant::now());
             if map.len() >= SESSION_LIMIT {
@@ -191,7 +189,7 @@ impl Auth {
             }
             map.insert(id.clone(), session.clone());
         }
-        (id, session)
+        Ok((id, session))
     }
 
     /// The live session with this id.
@@ -218,7 +216,7 @@ impl Auth {
             return Ok(s);
         }
         let user = self.review(token).await?;
-        let session = Arc::new(Session::new(user, BEARER_TTL));
+        let session = Arc::new(Session::new(user, BEARER_TTL)?);
         if let Ok(mut map) = self.sessions.lock() {
             map.insert(key, session.clone());
         }
@@ -370,8 +368,8 @@ mod tests {
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abc", "abd"));
         assert!(!same_secret("abc", "abcd"));
-        let a = random_token();
-        let b = random_token();
+        let a = random_token().expect("random");
+        let b = random_token().expect("random");
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
     }

@@ -201,7 +201,10 @@ async fn login_page(Query(q): Query<LoginQuery>) -> Response {
 }
 
 fn login_form(error: Option<&str>, notice: Option<&str>) -> Response {
-    let nonce = auth::random_token();
+    let nonce = match auth::random_token() {
+        Ok(n) => n,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    };
     let mut r = html_response(settings::login(error, &nonce, notice));
     if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(
         LOGIN_COOKIE,
@@ -234,7 +237,10 @@ async fn login(
     match console.auth.review(&form.token).await {
         Ok(user) => {
             tracing::info!(user = %user.name, "console: signed in");
-            let (id, _) = console.auth.start(user);
+            let (id, _) = match console.auth.start(user) {
+                Ok(started) => started,
+                Err(e) => return login_form(Some(&e.to_string()), None),
+            };
             let mut r = Redirect::to("/console").into_response();
             for c in [
                 auth::set_cookie(SESSION_COOKIE, &id, console.auth.ttl()),

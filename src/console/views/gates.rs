@@ -78,7 +78,11 @@ fn rule_row(r: &PolicyRule) -> Markup {
                         .map(|vs| serde_json::Value::Array(vs.clone()).to_string())
                 })
                 .unwrap_or_default();
-            format!("{} {:?} {}", r.fact, c.operator, v)
+            let op = serde_json::to_value(c.operator)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            format!("{} {op} {v}", r.fact)
         }
         (None, Some(e)) => format!("CEL: {e}"),
         (None, None) => r.fact.clone(),
