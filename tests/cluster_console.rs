@@ -496,6 +496,18 @@ async fn cluster_console_in_a_browser() {
     let overview = page_with(&b, &format!("{base}/console"), "payment-api").await;
     assert!(!overview.contains("ledger-api"));
     assert_eq!(text(&b, "#count-held").await, "2");
+    // Keyboard first: the first Tab lands on "Skip to content".
+    b.find(Locator::Css("body"))
+        .await
+        .expect("body")
+        .send_keys("\u{E004}")
+        .await
+        .expect("tab");
+    let focused = b
+        .execute("return document.activeElement.textContent", vec![])
+        .await
+        .expect("focus");
+    assert_eq!(focused, json!("Skip to content"));
     shoot(&b, "overview").await;
     let list = page_with(&b, &format!("{base}/console/passports"), "checkout-api").await;
     assert!(!list.contains("ledger-api"));
