@@ -259,6 +259,7 @@ fn write_escaped(s: &str, out: &mut Vec<u8>) {
 /// array of numbers, enum variants `"Name"` or `{"Name": ...}`); a key that
 /// appears twice in one object is an error rather than silently dropped.
 mod ser {
+    use std::cmp::Ordering;
     use std::fmt;
 
     use serde::Serialize;
@@ -272,8 +273,40 @@ mod ser {
     /// the output).
     pub(super) struct Member {
         key: (usize, usize),
+        /// The key's first 8 bytes, big-endian, zero-padded, when the key is
+        /// ASCII (where byte order is UTF-16 order): most comparisons end here.
+        prefix: Option<u64>,
         start: usize,
         end: usize,
+    }
+
+    impl Member {
+        fn new(key: (usize, usize), keys: &str, start: usize, end: usize) -> Member {
+            let raw = &keys.as_bytes()[key.0..key.1];
+            let prefix = raw.is_ascii().then(|| {
+                let mut eight = [0u8; 8];
+                let n = raw.len().min(8);
+                eight[..n].copy_from_slice(&raw[..n]);
+                u64::from_be_bytes(eight)
+            });
+            Member {
+                key,
+                prefix,
+                start,
+                end,
+            }
+        }
+    }
+
+    /// RFC 8785 member order.
+    fn member_cmp(keys: &str, a: &Member, b: &Member) -> Ordering {
+        if let (Some(pa), Some(pb)) = (a.prefix, b.prefix) {
+            if pa != pb {
+                return pa.cmp(&pb);
+            }
+            return keys.as_bytes()[a.key.0..a.key.1].cmp(&keys.as_bytes()[b.key.0..b.key.1]);
+        }
+        utf16_cmp(&keys[a.key.0..a.key.1], &keys[b.key.0..b.key.1])
     }
 
     pub(super) struct Jcs<'a> {
@@ -354,7 +387,8 @@ mod ser {
             self.ser.out.push(b':');
             value.serialize(&mut *self.ser)?;
             let end = self.ser.out.len();
-            self.ser.members.push(Member { key, start, end });
+            let member = Member::new(key, &self.ser.keys, start, end);
+            self.ser.members.push(member);
             Ok(())
         }
 
@@ -374,22 +408,22 @@ mod ser {
             let key = |m: &Member| &keys[m.key.0..m.key.1];
             let mut sorted = true;
             for pair in members.windows(2) {
-                match utf16_cmp(key(&pair[0]), key(&pair[1])) {
-                    std::cmp::Ordering::Less => {}
-                    std::cmp::Ordering::Equal => {
+                match member_cmp(keys, &pair[0], &pair[1]) {
+                    Ordering::Less => {}
+                    Ordering::Equal => {
                         return Err(Error::custom(format_args!(
                             "duplicate object key {:?}",
                             key(&pair[0])
                         )));
                     }
-                    std::cmp::Ordering::Greater => sorted = false,
+                    Ordering::Greater => sorted = false,
                 }
             }
             if !sorted {
-                members.sort_unstable_by(|a, b| utf16_cmp(key(a), key(b)));
+                members.sort_unstable_by(|a, b| member_cmp(keys, a, b));
                 if let Some(pair) = members
                     .windows(2)
-                    .find(|p| utf16_cmp(key(&p[0]), key(&p[1])).is_eq())
+                    .find(|p| member_cmp(keys, &p[0], &p[1]).is_eq())
                 {
                     return Err(Error::custom(format_args!(
                         "duplicate object key {:?}",

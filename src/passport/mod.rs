@@ -79,6 +79,16 @@ pub enum SignError {
 /// Redacts and signs a passport in place: `signature` is replaced.
 pub fn sign(passport: &mut PassportSpec, signer: &PassportSigner) -> Result<(), SignError> {
     redact::redact_passport(passport);
+    sign_redacted(passport, signer)
+}
+
+/// Signs a passport that has just been through [`redact::redact_passport`]
+/// (the engine's output), without redacting it again. Crate-private: only
+/// code that produced the document itself may skip the redaction.
+pub(crate) fn sign_redacted(
+    passport: &mut PassportSpec,
+    signer: &PassportSigner,
+) -> Result<(), SignError> {
     passport.signature = Signature {
         algorithm: ALGORITHM.into(),
         key_id: signer.key_id.clone(),
