@@ -52,8 +52,8 @@ fn write_serialize<T: Serialize + ?Sized>(
 ) -> Result<(), serde_json::Error> {
     let mut ser = ser::Jcs {
         out,
-        members: Vec::new(),
-        keys: String::new(),
+        members: Vec::with_capacity(64),
+        keys: String::with_capacity(512),
         scratch: Vec::new(),
         skip,
         depth: 0,
