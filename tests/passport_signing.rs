@@ -69,6 +69,46 @@ fn a_signed_passport_verifies() {
 }
 
 #[test]
+fn an_evaluation_signs_to_the_same_passport_as_passport_sign() {
+    let (doc, signer) = signed_seed_passport();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/evaluate/payment-api-hold");
+    let policy: Policy =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("policy.yaml")).unwrap()).unwrap();
+    let gate: ReleaseGate =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("releasegate.yaml")).unwrap())
+            .unwrap();
+    let evidence: Vec<_> = ["argocd.json", "ingest.json", "prometheus.json"]
+        .iter()
+        .map(|f| {
+            serde_json::from_str(&std::fs::read_to_string(dir.join("evidence").join(f)).unwrap())
+                .unwrap()
+        })
+        .collect();
+    let compiled = engine::compile(&policy.spec).unwrap();
+    let evaluation = engine::evaluate(&EvaluationInput {
+        policy_name: "payment-api-production",
+        policy: &compiled,
+        gate: &gate.spec,
+        gate_ref: None,
+        evidence: &evidence,
+        now: "2026-05-17T06:30:00Z".parse().unwrap(),
+        actor: "test",
+        stage: Stage::PreDeploy,
+    })
+    .unwrap();
+    let signed = evaluation.sign(&signer).unwrap();
+    assert_eq!(signed, doc);
+    assert_eq!(evaluation.into_signed(&signer).unwrap(), doc);
+    let value = serde_json::to_value(&signed).unwrap();
+    assert!(passport::verify_value(&value, &keyset(&signer)).is_ok());
+    // The message signed is the canonical JSON of the stored value.
+    assert_eq!(
+        passport::signed_message_of_spec(&signed).unwrap(),
+        passport::signed_message(value.as_object().unwrap())
+    );
+}
+
+#[test]
 fn the_fixture_key_pair_matches() {
     let signer = PassportSigner::new(key_from_fixture("signing.key"));
     let pem = std::fs::read_to_string(

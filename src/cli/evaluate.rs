@@ -131,10 +131,12 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
     .map_err(|e| anyhow!("{}: spec.{e}", args.release.display()))?;
     let failing = evaluation.failing_checks.clone();
     let next_stale_at = evaluation.next_stale_at;
-    let mut doc = evaluation.into_passport();
-    if let Some(signer) = &signer {
-        passport::sign(&mut doc, signer).context("signing the passport")?;
-    }
+    let doc = match &signer {
+        Some(signer) => evaluation
+            .into_signed(signer)
+            .context("signing the passport")?,
+        None => evaluation.into_passport(),
+    };
     let code = exit::for_decision(doc.decision, doc.mode);
 
     let json = serde_json::to_string_pretty(&doc).context("encoding the passport")? + "\n";

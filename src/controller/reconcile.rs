@@ -136,8 +136,9 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     };
 
     // 4. Sign.
-    let mut document = evaluation.passport.clone();
-    passport::sign(&mut document, &ctx.signer).map_err(|e| Error::Sign(e.to_string()))?;
+    let document = evaluation
+        .sign(&ctx.signer)
+        .map_err(|e| Error::Sign(e.to_string()))?;
 
     // 5. Apply the Passport, unless an identical decision is already on record.
     let identity = passports::identity(&document)?;

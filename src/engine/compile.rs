@@ -42,6 +42,10 @@ pub(crate) struct CompiledRule {
     pub weight: u32,
     pub stage: Stage,
     pub threshold: Option<String>,
+    /// `<connector>/<fact>`, as recorded in results.
+    pub source: String,
+    /// Whether the fact's name marks its value as a secret.
+    pub fact_sensitive: bool,
 }
 
 /// A validated policy, ready to evaluate many times.
@@ -378,6 +382,8 @@ fn compile_rule(path: &str, rule: &PolicyRule, stage: Stage) -> Result<CompiledR
         weight: rule.weight.unwrap_or(1),
         stage,
         threshold,
+        source: format!("{}/{}", rule.connector, rule.fact),
+        fact_sensitive: crate::passport::redact::is_sensitive_key(&rule.fact),
     })
 }
 

@@ -1,6 +1,8 @@
 //! One evaluation: facts in, decision, results, next actions and trace out.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -79,6 +81,29 @@ impl Evaluation {
     pub fn into_passport(self) -> PassportSpec {
         self.passport
     }
+
+    /// The passport as evaluated, signed. `evaluate` has redacted it
+    /// already, so unlike [`crate::passport::sign`] this does not redact
+    /// again: sign a passport changed after evaluation with
+    /// `passport::sign`, which does.
+    pub fn sign(
+        &self,
+        signer: &crate::passport::PassportSigner,
+    ) -> Result<PassportSpec, crate::passport::SignError> {
+        let mut passport = self.passport.clone();
+        crate::passport::sign_redacted(&mut passport, signer)?;
+        Ok(passport)
+    }
+
+    /// Like [`Evaluation::sign`], without keeping the evaluation.
+    pub fn into_signed(
+        self,
+        signer: &crate::passport::PassportSigner,
+    ) -> Result<PassportSpec, crate::passport::SignError> {
+        let mut passport = self.passport;
+        crate::passport::sign_redacted(&mut passport, signer)?;
+        Ok(passport)
+    }
 }
 
 /// Where a fact came from.
@@ -108,7 +133,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// Evaluates a release against a compiled policy.
-pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation, EvaluateError> {
+pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateError> {
     let gate = input.gate;
     let policy = input.policy;
     let now = input.now;
@@ -180,28 +205,29 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation, EvaluateError
         }
     };
 
-    let lookup = |p: Placeholder, rule: Option<&CompiledRule>| -> String {
+    let lookup = |p: Placeholder, rule: Option<&'a CompiledRule>| -> Cow<'a, str> {
         match p {
-            Placeholder::Service => gate.service.clone(),
-            Placeholder::Release => gate.release.clone(),
-            Placeholder::Environment => gate.environment.clone(),
-            Placeholder::Mode => gate.mode.as_str().to_string(),
-            Placeholder::Policy => input.policy_name.to_string(),
-            Placeholder::RollbackRelease => gate
-                .rollback
-                .as_ref()
-                .map(|r| r.release.clone())
-                .unwrap_or_else(|| "the previous release".into()),
-            Placeholder::RollbackImage => gate
-                .rollback
-                .as_ref()
-                .and_then(|r| r.image.clone())
-                .unwrap_or_else(|| "the previous image".into()),
-            Placeholder::ArtifactImage => gate.artifact.image.clone(),
-            Placeholder::ArtifactDigest => digest.to_string(),
-            Placeholder::RuleId => rule.map(|r| r.id.clone()).unwrap_or_default(),
-            Placeholder::RuleLabel => rule.map(|r| r.label.clone()).unwrap_or_default(),
-            Placeholder::RequiredApprovers => policy.required_approvers.to_string(),
+            Placeholder::Service => Cow::Borrowed(&gate.service),
+            Placeholder::Release => Cow::Borrowed(&gate.release),
+            Placeholder::Environment => Cow::Borrowed(&gate.environment),
+            Placeholder::Mode => Cow::Borrowed(gate.mode.as_str()),
+            Placeholder::Policy => Cow::Borrowed(input.policy_name),
+            Placeholder::RollbackRelease => Cow::Borrowed(
+                gate.rollback
+                    .as_ref()
+                    .map_or("the previous release", |r| r.release.as_str()),
+            ),
+            Placeholder::RollbackImage => Cow::Borrowed(
+                gate.rollback
+                    .as_ref()
+                    .and_then(|r| r.image.as_deref())
+                    .unwrap_or("the previous image"),
+            ),
+            Placeholder::ArtifactImage => Cow::Borrowed(&gate.artifact.image),
+            Placeholder::ArtifactDigest => Cow::Borrowed(digest),
+            Placeholder::RuleId => Cow::Borrowed(rule.map_or("", |r| r.id.as_str())),
+            Placeholder::RuleLabel => Cow::Borrowed(rule.map_or("", |r| r.label.as_str())),
+            Placeholder::RequiredApprovers => Cow::Owned(policy.required_approvers.to_string()),
         }
     };
 
@@ -256,7 +282,7 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation, EvaluateError
         if rule.stage == Stage::PostDeploy && input.stage != Stage::PostDeploy {
             continue;
         }
-        let source = format!("{}/{}", rule.connector, rule.fact);
+        let source = rule.source.as_str();
         let mut result = PolicyResult {
             id: rule.id.clone(),
             label: rule.label.clone(),
@@ -265,11 +291,11 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation, EvaluateError
             required: rule.required,
             observed: None,
             threshold: rule.threshold.clone(),
-            source: Some(source.clone()),
+            source: Some(rule.source.clone()),
             observed_at: None,
             reason: None,
         };
-        let sensitive = redact::is_sensitive_key(&rule.fact);
+        let sensitive = rule.fact_sensitive;
         let observed_text = |v: &serde_json::Value| {
             if sensitive {
                 redact::REDACTED.to_string()
@@ -279,9 +305,9 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation, EvaluateError
         };
 
         // (value, observed_at, stale)
-        let observation: Option<(Option<serde_json::Value>, Option<Timestamp>, bool)> =
+        let observation: Option<(Option<Cow<'_, serde_json::Value>>, Option<Timestamp>, bool)> =
             if rule.connector == GATE_CONNECTOR {
-                gate_fact(&rule.fact).map(|v| (Some(v), None, false))
+                gate_fact(&rule.fact).map(|v| (Some(Cow::Owned(v)), None, false))
             } else {
                 facts
                     .get(&(rule.connector.as_str(), rule.fact.as_str()))
@@ -299,7 +325,11 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation, EvaluateError
                             next_stale_at =
                                 Some(next_stale_at.map_or(stale_at, |t| t.min(stale_at)));
                         }
-                        (obs.fact.value.clone(), Some(obs.observed_at), stale)
+                        (
+                            obs.fact.value.as_ref().map(Cow::Borrowed),
+                            Some(obs.observed_at),
+                            stale,
+                        )
                     })
             };
 
@@ -318,7 +348,7 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation, EvaluateError
                 );
             }
             Some((value, observed_at, stale)) => {
-                result.observed = value.as_ref().map(observed_text);
+                result.observed = value.as_deref().map(observed_text);
                 result.observed_at = observed_at;
                 if stale {
                     result.state = ResultState::Stale;
@@ -336,9 +366,9 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation, EvaluateError
                     ));
                 } else {
                     evidence_ok = true;
-                    let verdict = check_rule(rule, value.as_ref(), cel_facts.as_ref(), policy);
-                    let shown = result.observed.clone().unwrap_or_else(|| "no value".into());
-                    let threshold = rule.threshold.clone().unwrap_or_default();
+                    let verdict = check_rule(rule, value.as_deref(), cel_facts.as_ref(), policy);
+                    let shown = result.observed.as_deref().unwrap_or("no value");
+                    let threshold = rule.threshold.as_deref().unwrap_or_default();
                     match verdict {
                         Ok(true) => {
                             result.state = ResultState::Pass;
@@ -468,23 +498,27 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation, EvaluateError
     }
 
     for o in &outcomes {
+        let reason = o.result.reason.as_deref().unwrap_or_default();
+        let mut message =
+            String::with_capacity(o.rule.id.len() + o.rule.label.len() + reason.len() + 48);
+        let _ = write!(
+            message,
+            "{} ({}): {}",
+            o.rule.id,
+            o.rule.label,
+            state_name(o.result.state)
+        );
+        if let Some(r) = &o.result.reason {
+            message.push_str(" - ");
+            message.push_str(r);
+        }
+        if let Some(d) = o.asks {
+            let _ = write!(message, " -> asks for {d}");
+        }
         trace.push(TraceStep {
             at: now,
             step: "rule".into(),
-            message: format!(
-                "{} ({}): {}{}{}",
-                o.rule.id,
-                o.rule.label,
-                state_name(o.result.state),
-                o.result
-                    .reason
-                    .as_ref()
-                    .map(|r| format!(" - {r}"))
-                    .unwrap_or_default(),
-                o.asks
-                    .map(|d| format!(" -> asks for {d}"))
-                    .unwrap_or_default()
-            ),
+            message,
         });
     }
 

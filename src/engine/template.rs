@@ -1,5 +1,7 @@
 //! Next-action templates: `Attach rollback artifact for {service} {rollback.release}.`
 
+use std::borrow::Cow;
+
 /// A value a template can refer to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placeholder {
@@ -52,6 +54,8 @@ enum Segment {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Template {
     segments: Vec<Segment>,
+    /// Length of the literal text plus room for the values.
+    len_hint: usize,
 }
 
 /// A template error: an unknown placeholder or an unclosed brace.
@@ -104,12 +108,19 @@ impl Template {
         if !text.is_empty() {
             segments.push(Segment::Text(text));
         }
-        Ok(Template { segments })
+        let len_hint = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Text(t) => t.len(),
+                Segment::Value(_) => 24,
+            })
+            .sum();
+        Ok(Template { segments, len_hint })
     }
 
     /// Fills the template in.
-    pub fn render(&self, lookup: impl Fn(Placeholder) -> String) -> String {
-        let mut out = String::new();
+    pub fn render<'v>(&self, lookup: impl Fn(Placeholder) -> Cow<'v, str>) -> String {
+        let mut out = String::with_capacity(self.len_hint);
         for segment in &self.segments {
             match segment {
                 Segment::Text(t) => out.push_str(t),
@@ -131,7 +142,7 @@ mod tests {
         let s = t.render(|p| match p {
             Placeholder::Service => "payment-api".into(),
             Placeholder::RollbackRelease => "v2.17.9".into(),
-            _ => String::new(),
+            _ => "".into(),
         });
         assert_eq!(s, "Attach rollback artifact for payment-api v2.17.9.");
     }

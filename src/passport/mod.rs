@@ -79,6 +79,16 @@ pub enum SignError {
 /// Redacts and signs a passport in place: `signature` is replaced.
 pub fn sign(passport: &mut PassportSpec, signer: &PassportSigner) -> Result<(), SignError> {
     redact::redact_passport(passport);
+    sign_redacted(passport, signer)
+}
+
+/// Signs a passport that has just been through [`redact::redact_passport`]
+/// (the engine's output), without redacting it again. Crate-private: only
+/// code that produced the document itself may skip the redaction.
+pub(crate) fn sign_redacted(
+    passport: &mut PassportSpec,
+    signer: &PassportSigner,
+) -> Result<(), SignError> {
     passport.signature = Signature {
         algorithm: ALGORITHM.into(),
         key_id: signer.key_id.clone(),
@@ -91,13 +101,11 @@ pub fn sign(passport: &mut PassportSpec, signer: &PassportSigner) -> Result<(), 
 }
 
 /// The bytes the signature covers for a typed passport: identical to
-/// [`signed_message`] of its JSON value.
-fn signed_message_of_spec(passport: &PassportSpec) -> Result<Vec<u8>, serde_json::Error> {
-    let value = serde_json::to_value(passport)?;
-    match value.as_object() {
-        Some(map) => Ok(canonical::canonicalize_object_without(map, "signature")),
-        None => Err(serde::ser::Error::custom("a passport is a JSON object")),
-    }
+/// [`signed_message`] of its JSON value, written straight from the struct.
+pub fn signed_message_of_spec(passport: &PassportSpec) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(16 * 1024);
+    canonical::write_object_without(passport, "signature", &mut out)?;
+    Ok(out)
 }
 
 /// The bytes the signature covers: the canonical JSON of the object without
