@@ -197,9 +197,14 @@ impl<'a> WorkloadIn<'a> {
     }
 }
 
-/// Reads an AdmissionReview body.
+/// Reads an AdmissionReview body. UTF-8 is checked once for the whole body
+/// (then no string is checked again while parsing); a body that is not UTF-8
+/// is parsed from bytes only to report where.
 pub fn parse(body: &[u8]) -> Result<AdmissionReviewIn<'_>, serde_json::Error> {
-    serde_json::from_slice(body)
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
 }
 
 #[derive(Serialize)]
