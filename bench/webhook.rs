@@ -1,18 +1,28 @@
 //! Admission webhook benchmark: latency (p50, p99) and requests per second at
 //! several concurrencies,
 //!
+//! - in process: the router alone (parse, decide, encode), no TLS, no socket;
 //! - `direct`: HTTPS `POST /validate` straight to the webhook server (TLS,
-//!   keep-alive connections, one per worker), the server running in this
+//!   one keep-alive connection per worker), the server running in this
 //!   process on its own runtime with a cache holding one enforce gate and its
-//!   signed ALLOW passport;
+//!   signed ALLOW passport. The load generator is lean so that it measures the
+//!   server: a closed loop per connection writing a pre-serialised request
+//!   (head and body in one buffer) over rustls and reading the answer into a
+//!   reused buffer (no HTTP client library, no per-request allocation);
 //! - `apiserver`: server-side dry-run image updates of a gated Deployment
 //!   through the local kube-apiserver (`e2e/cluster.sh`), which calls the same
 //!   webhook over TLS (a ValidatingWebhookConfiguration with a URL and the
 //!   caBundle is registered for a dedicated namespace), compared with the same
 //!   requests on an unlabelled Deployment (never sent to the webhook).
 //!
+//! `--server-cpus` / `--client-cpus` pin the threads of the server's and the
+//! load generator's runtimes to CPU lists (with `taskset -p`, thread by
+//! thread), e.g. `--server-threads 1 --client-threads 1 --server-cpus 0
+//! --client-cpus 1`; without them both share every core.
+//!
 //! Run: `cargo run --release --example bench-webhook -- [--mode direct|apiserver|both]
-//! [--seconds 5] [--concurrency 1,16,64] [--server-threads 2]`.
+//! [--seconds 5] [--concurrency 1,16,64] [--server-threads 2] [--client-threads 2]
+//! [--server-cpus LIST --client-cpus LIST]`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +62,68 @@ struct Args {
     /// Worker threads of the webhook server's runtime.
     #[arg(long, default_value_t = 2)]
     server_threads: usize,
+    /// Worker threads of the load generator's runtime.
+    #[arg(long, default_value_t = 2)]
+    client_threads: usize,
+    /// Pin the server's threads to these CPUs (taskset list, e.g. `0`).
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// Pin the load generator's threads (and the main thread) to these CPUs.
+    #[arg(long)]
+    client_cpus: Option<String>,
+}
+
+/// Thread ids of the server's and of the load generator's runtimes.
+static SERVER_THREADS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static CLIENT_THREADS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn current_tid() -> Option<String> {
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+}
+
+/// CPU time (on-CPU nanoseconds from schedstat) used so far by `threads`.
+fn cpu_ns(threads: &std::sync::Mutex<Vec<String>>) -> u64 {
+    let tids = threads.lock().map(|t| t.clone()).unwrap_or_default();
+    tids.iter()
+        .filter_map(|tid| std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Pins the calling thread to `cpus` (`taskset -p -c`, util-linux).
+fn pin_current_thread(cpus: &str) {
+    let Some(tid) = current_tid() else {
+        eprintln!("cannot pin: /proc/thread-self is not readable");
+        return;
+    };
+    let ok = std::process::Command::new("taskset")
+        .args(["-p", "-c", cpus, &tid])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("cannot pin thread {tid} to CPUs {cpus} (is taskset installed?)");
+    }
+}
+
+fn runtime(
+    threads: usize,
+    cpus: Option<String>,
+    ids: &'static std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(threads).enable_all();
+    builder.on_thread_start(move || {
+        if let (Some(tid), Ok(mut ids)) = (current_tid(), ids.lock()) {
+            ids.push(tid);
+        }
+        if let Some(cpus) = &cpus {
+            pin_current_thread(cpus);
+        }
+    });
+    builder.build()
 }
 
 fn image(c: char) -> String {
@@ -117,12 +189,10 @@ struct Server {
     _runtime: tokio::runtime::Runtime,
 }
 
-/// Starts the webhook server on its own runtime (`threads` workers).
-fn start_server(threads: usize) -> anyhow::Result<Server> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()?;
+/// Starts the webhook server on its own runtime (`threads` workers, pinned
+/// to `cpus` when given).
+fn start_server(threads: usize, cpus: Option<String>) -> anyhow::Result<Server> {
+    let runtime = runtime(threads, cpus, &SERVER_THREADS)?;
     let certs = tls::generate(&["127.0.0.1".to_string()])?;
     let config = Arc::new(tls::TlsConfig::from_pem(
         certs.cert_pem.as_bytes(),
@@ -204,7 +274,7 @@ where
     stats(all, errors, start.elapsed())
 }
 
-fn https_client(ca_pem: &str) -> anyhow::Result<reqwest::Client> {
+fn tls_connector(ca_pem: &str) -> anyhow::Result<tokio_rustls::TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     use rustls::pki_types::pem::PemObject;
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -216,10 +286,87 @@ fn https_client(ca_pem: &str) -> anyhow::Result<reqwest::Client> {
     .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .pool_max_idle_per_host(256)
-        .build()?)
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
+}
+
+/// One keep-alive HTTPS connection of the load generator.
+struct Connection {
+    stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(
+        addr: SocketAddr,
+        connector: &tokio_rustls::TlsConnector,
+    ) -> anyhow::Result<Self> {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
+        let stream = connector.connect(name, tcp).await?;
+        Ok(Self {
+            stream,
+            buf: vec![0; 64 * 1024],
+        })
+    }
+
+    /// Sends `request` (head and body) and reads one response; true for a
+    /// 200 with its whole body read.
+    async fn call(&mut self, request: &[u8]) -> std::io::Result<bool> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.stream.write_all(request).await?;
+        self.stream.flush().await?;
+        let mut filled = 0;
+        loop {
+            if filled == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let n = self.stream.read(&mut self.buf[filled..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            filled += n;
+            let Some(end) = self.buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = &self.buf[..end];
+            let ok = head.starts_with(b"HTTP/1.1 200");
+            let length = content_length(head).unwrap_or(0);
+            let total = end + 4 + length;
+            if self.buf.len() < total {
+                self.buf.resize(total, 0);
+            }
+            while filled < total {
+                let n = self.stream.read(&mut self.buf[filled..total]).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                filled += n;
+            }
+            return Ok(ok);
+        }
+    }
+}
+
+fn content_length(head: &[u8]) -> Option<usize> {
+    head.split(|&b| b == b'\n').find_map(|line| {
+        let line = std::str::from_utf8(line).ok()?.trim();
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
+}
+
+/// The HTTP/1.1 request, head and body, serialised once.
+fn raw_request(body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST /validate HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
 }
 
 /// The router alone (parse, decide, encode), no TLS and no network: what
@@ -232,9 +379,16 @@ async fn in_process(args: &Args) -> anyhow::Result<()> {
         metrics: WebhookMetrics::unregistered(),
         events: None,
     });
-    let body = review_body();
+    let body = axum::body::Bytes::from(review_body());
+    let thread_cpu = || {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let cpu = thread_cpu();
     let start = Instant::now();
-    let mut latencies = Vec::new();
+    let mut latencies = Vec::with_capacity(1 << 20);
     while start.elapsed() < Duration::from_secs(args.seconds) {
         let request = axum::http::Request::post("/validate")
             .header("content-type", "application/json")
@@ -244,49 +398,65 @@ async fn in_process(args: &Args) -> anyhow::Result<()> {
         let _ = axum::body::to_bytes(response.into_body(), 1 << 20).await?;
         latencies.push(t.elapsed());
     }
+    let cpu_us = (thread_cpu() - cpu) as f64 / latencies.len().max(1) as f64 / 1000.0;
     let s = stats(latencies, 0, start.elapsed());
     println!(
-        "| in process (router only, no TLS) | 1 | {:.3} | {:.3} | {:.0} | 0 |",
+        "| in process (router only, no TLS) | 1 | {:.3} | {:.3} | {:.0} | 0 | {cpu_us:.1} | |",
         s.p50_ms, s.p99_ms, s.rps
     );
     Ok(())
 }
 
 async fn direct(server: &Server, args: &Args) -> anyhow::Result<()> {
-    let url = format!("https://{}/validate", server.addr);
-    let body = Arc::new(review_body());
-    // One client (own connection pool) per worker: one keep-alive connection
-    // each, like the apiserver's.
+    let connector = tls_connector(&server.ca_pem)?;
+    let request: Arc<[u8]> = raw_request(&review_body()).into();
+    let duration = Duration::from_secs(args.seconds);
     for &c in &args.concurrency {
-        let clients: Arc<Vec<reqwest::Client>> = Arc::new(
-            (0..c)
-                .map(|_| https_client(&server.ca_pem))
-                .collect::<anyhow::Result<_>>()?,
-        );
-        let (url, body) = (url.clone(), body.clone());
-        // Warm up: connections and the verification memo.
-        for client in clients.iter() {
-            let _ = client.post(&url).body(body.to_vec()).send().await;
+        let mut connections = Vec::with_capacity(c);
+        for _ in 0..c {
+            let mut conn = Connection::open(server.addr, &connector).await?;
+            // Warm up: the connection and the verification memo.
+            anyhow::ensure!(conn.call(&request).await?, "the webhook did not answer 200");
+            connections.push(conn);
         }
-        let s = load(c, Duration::from_secs(args.seconds), move |w| {
-            let client = clients[w].clone();
-            let (url, body) = (url.clone(), body.clone());
-            async move {
-                match client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.to_vec())
-                    .send()
-                    .await
-                {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
+        let (server_cpu, client_cpu) = (cpu_ns(&SERVER_THREADS), cpu_ns(&CLIENT_THREADS));
+        let start = Instant::now();
+        let mut tasks = Vec::with_capacity(c);
+        for mut conn in connections {
+            let request = request.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(1 << 18);
+                let mut errors = 0usize;
+                loop {
+                    let t = Instant::now();
+                    if t.duration_since(start) >= duration {
+                        break;
+                    }
+                    match conn.call(&request).await {
+                        Ok(true) => latencies.push(t.elapsed()),
+                        Ok(false) => errors += 1,
+                        Err(_) => {
+                            errors += 1;
+                            break;
+                        }
+                    }
                 }
-            }
-        })
-        .await;
+                (latencies, errors)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for t in tasks {
+            let (l, e) = t.await?;
+            all.extend(l);
+            errors += e;
+        }
+        let n = all.len().max(1) as f64;
+        let server_us = (cpu_ns(&SERVER_THREADS) - server_cpu) as f64 / n / 1000.0;
+        let client_us = (cpu_ns(&CLIENT_THREADS) - client_cpu) as f64 / n / 1000.0;
+        let s = stats(all, errors, start.elapsed());
         println!(
-            "| direct (HTTPS /validate) | {c} | {:.3} | {:.3} | {:.0} | {} |",
+            "| direct (HTTPS /validate) | {c} | {:.3} | {:.3} | {:.0} | {} | {server_us:.1} | {client_us:.1} |",
             s.p50_ms, s.p99_ms, s.rps, s.errors
         );
     }
@@ -410,8 +580,10 @@ async fn through_apiserver(server: &Server, args: &Args) -> anyhow::Result<()> {
                 }
             })
             .await;
+            // No CPU columns: with etcd and the apiserver on the same cores,
+            // their loopback traffic is partly charged to whichever thread runs.
             println!(
-                "| {label} | {c} | {:.3} | {:.3} | {:.0} | {} |",
+                "| {label} | {c} | {:.3} | {:.3} | {:.0} | {} | | |",
                 s.p50_ms, s.p99_ms, s.rps, s.errors
             );
         }
@@ -423,15 +595,34 @@ async fn through_apiserver(server: &Server, args: &Args) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = start_server(args.server_threads)?;
+    let server = start_server(args.server_threads, args.server_cpus.clone())?;
     // The load generator has its own runtime so that it does not share the
     // server's worker threads.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    println!("| path | concurrency | p50 (ms) | p99 (ms) | requests/s | errors |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    if let Some(cpus) = &args.client_cpus {
+        pin_current_thread(cpus);
+    }
+    let runtime = runtime(
+        args.client_threads,
+        args.client_cpus.clone(),
+        &CLIENT_THREADS,
+    )?;
+    println!(
+        "server: {} thread(s){}; load generator: {} thread(s){}",
+        args.server_threads,
+        args.server_cpus
+            .as_deref()
+            .map(|c| format!(" on CPU {c}"))
+            .unwrap_or_default(),
+        args.client_threads,
+        args.client_cpus
+            .as_deref()
+            .map(|c| format!(" on CPU {c}"))
+            .unwrap_or_default(),
+    );
+    println!(
+        "| path | concurrency | p50 (ms) | p99 (ms) | requests/s | errors | server CPU µs/request | load generator CPU µs/request |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     runtime.block_on(async {
         if matches!(args.mode, Mode::Direct | Mode::Both) {
             in_process(&args).await?;

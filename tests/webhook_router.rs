@@ -599,3 +599,102 @@ async fn requests_are_counted_by_result_mode_and_reason() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_update_without_an_object_is_denied_as_malformed() {
+    let (state, _) = World::new("enforce", "ALLOW").state();
+    let metrics = state.metrics.clone();
+    let a = post(state, fixture("deployment-update-no-object.json")).await;
+    denied(&a);
+    assert!(a.message.contains("has no object"), "{}", a.message);
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register("wh", "test", metrics.requests.clone());
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    assert!(
+        text.contains(r#"wh_total{result="deny",mode="none",reason="malformed"} 1"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_pod_template_of_the_wrong_shape_gets_a_clear_error() {
+    let (state, _) = World::new("enforce", "ALLOW").state();
+    let a = post(
+        state,
+        fixture("deployment-update-containers-not-a-list.json"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(!a.allowed);
+    assert!(
+        a.message.contains("not an AdmissionReview") && a.message.contains("invalid type"),
+        "{}",
+        a.message
+    );
+}
+
+#[tokio::test]
+async fn a_request_without_a_uid_gets_a_clear_error() {
+    let (state, _) = World::new("enforce", "ALLOW").state();
+    let a = post(state, fixture("deployment-update-no-uid.json")).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(!a.allowed);
+    assert!(a.message.contains("missing field `uid`"), "{}", a.message);
+}
+
+#[tokio::test]
+async fn operations_other_than_create_and_update_are_admitted_untouched() {
+    let a = review(World::new("enforce", "HOLD"), "deployment-delete.json").await;
+    admitted(&a);
+    assert!(a.warnings.is_empty());
+}
+
+#[tokio::test]
+async fn escaped_json_strings_are_read_like_plain_ones() {
+    // The label and the image are the ones of deployment-update-image.json,
+    // written with JSON escapes (\u0061, \/).
+    admitted(
+        &review(
+            World::new("enforce", "ALLOW"),
+            "deployment-update-image-escaped.json",
+        )
+        .await,
+    );
+    let a = review(
+        World::new("enforce", "HOLD"),
+        "deployment-update-image-escaped.json",
+    )
+    .await;
+    denied(&a);
+    assert!(a.message.contains(GATE), "{}", a.message);
+}
+
+#[tokio::test]
+async fn trusted_keys_can_change_while_serving_and_a_removed_key_admits_nothing() {
+    let retired = PassportSigner::new(SigningKey::from_bytes(&[11; 32]));
+    let world = World {
+        gates: vec![gate("enforce")],
+        passports: vec![stored(PASSPORT, passport_with("ALLOW", &retired, |_| {}))],
+    };
+    let (state, _) = world.state();
+    // Not trusted yet: denied, and the result is memoised.
+    let a = post(state.clone(), fixture("deployment-update-image.json")).await;
+    denied(&a);
+    assert!(a.message.contains("UnknownKeyId"), "{}", a.message);
+    // Listed (as a previous key would be): admitted.
+    let mut keys = trusted();
+    keys.insert(retired.verifying_key());
+    state.cache.set_keys(keys);
+    admitted(&post(state.clone(), fixture("deployment-update-image.json")).await);
+    admitted(&post(state.clone(), fixture("deployment-update-image.json")).await);
+    // Removed: denied again with the same message as any unknown key.
+    state.cache.set_keys(trusted());
+    let a = post(state, fixture("deployment-update-image.json")).await;
+    denied(&a);
+    assert!(
+        a.message.contains("does not verify: UnknownKeyId"),
+        "{}",
+        a.message
+    );
+}

@@ -120,7 +120,114 @@ fn signer_from_secret(
     })
 }
 
-/// Publishes the public key (and key id) in a ConfigMap, by server-side apply.
+/// Key of the previous public keys in the ConfigMap: a JSON list of
+/// [`PublishedKey`], newest first.
+pub const CONFIGMAP_PREVIOUS_KEYS: &str = "previous-keys.json";
+/// Previous public keys kept in the ConfigMap when the signing key changes.
+pub const PREVIOUS_KEYS_LIMIT: usize = 5;
+
+/// A public key listed in the ConfigMap.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedKey {
+    pub key_id: String,
+    /// SPKI PEM.
+    pub public_key: String,
+    /// When it stopped being the signing key (RFC 3339), for previous keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
+}
+
+/// The keys the ConfigMap lists (its `data`): the current key
+/// (`public-key.pem`, `key-id`), then the previous ones.
+pub fn listed_keys(data: &BTreeMap<String, String>) -> (Vec<PublishedKey>, Vec<String>) {
+    let mut keys = Vec::new();
+    let mut problems = Vec::new();
+    match (data.get(CONFIGMAP_PUBLIC_KEY), data.get(CONFIGMAP_KEY_ID)) {
+        (Some(pem), Some(id)) => keys.push(PublishedKey {
+            key_id: id.trim().to_string(),
+            public_key: pem.clone(),
+            retired_at: None,
+        }),
+        (None, None) => {}
+        _ => problems.push(format!(
+            "{CONFIGMAP_PUBLIC_KEY} and {CONFIGMAP_KEY_ID} come together; the current key is ignored"
+        )),
+    }
+    if let Some(text) = data.get(CONFIGMAP_PREVIOUS_KEYS) {
+        match serde_json::from_str::<Vec<PublishedKey>>(text) {
+            Ok(previous) => keys.extend(previous),
+            Err(e) => problems.push(format!(
+                "{CONFIGMAP_PREVIOUS_KEYS} is not a list of {{keyId, publicKey}}: {e}; previous keys are ignored"
+            )),
+        }
+    }
+    (keys, problems)
+}
+
+/// The trusted key set the ConfigMap describes. Entries whose PEM does not
+/// read are left out and reported.
+pub fn trusted_keys(data: &BTreeMap<String, String>) -> (passport::VerifyingKeySet, Vec<String>) {
+    let (listed, mut problems) = listed_keys(data);
+    let mut set = passport::VerifyingKeySet::new();
+    for key in listed {
+        if key.key_id.is_empty() {
+            problems.push("a listed key has an empty key id; it is ignored".into());
+            continue;
+        }
+        match passport::load_verifying_key_pem(&key.public_key) {
+            // The first listing of an id wins (the current key, then newest first).
+            Ok(k) if set.get(&key.key_id).is_none() => {
+                set.insert_with_id(key.key_id, k);
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("key id {:?}: {e}; it is ignored", key.key_id)),
+        }
+    }
+    (set, problems)
+}
+
+/// The ConfigMap `data` after publishing `current`: when the listed current
+/// key is another one, it moves to the front of the previous keys (stamped
+/// `retired_at`); previous keys are kept as listed (an operator removes one
+/// to retire it), without the current id, at most [`PREVIOUS_KEYS_LIMIT`].
+pub fn rotated_data(
+    existing: Option<&BTreeMap<String, String>>,
+    current: &PublishedKey,
+    retired_at: &str,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let empty = BTreeMap::new();
+    let existing = existing.unwrap_or(&empty);
+    let (listed, problems) = listed_keys(existing);
+    let listed_current =
+        existing.contains_key(CONFIGMAP_PUBLIC_KEY) && existing.contains_key(CONFIGMAP_KEY_ID);
+    let mut previous: Vec<PublishedKey> = Vec::new();
+    for (i, mut key) in listed.into_iter().enumerate() {
+        if i == 0 && listed_current {
+            let same =
+                key.key_id == current.key_id && key.public_key.trim() == current.public_key.trim();
+            if same {
+                continue;
+            }
+            key.retired_at = Some(retired_at.to_string());
+        }
+        if key.key_id != current.key_id && !previous.iter().any(|p| p.key_id == key.key_id) {
+            previous.push(key);
+        }
+    }
+    previous.truncate(PREVIOUS_KEYS_LIMIT);
+    let previous_json = serde_json::to_string_pretty(&previous).unwrap_or_else(|_| "[]".into());
+    let data = BTreeMap::from([
+        (CONFIGMAP_PUBLIC_KEY.to_string(), current.public_key.clone()),
+        (CONFIGMAP_KEY_ID.to_string(), current.key_id.clone()),
+        (CONFIGMAP_PREVIOUS_KEYS.to_string(), previous_json),
+    ]);
+    (data, problems)
+}
+
+/// Publishes the public key (and key id) in a ConfigMap, by server-side
+/// apply. A different key listed there as current is kept as a previous key
+/// (see [`rotated_data`]), so that passports it signed still verify.
 pub async fn publish_public_key(
     client: &Client,
     namespace: &str,
@@ -134,6 +241,27 @@ pub async fn publish_public_key(
             source,
         }
     })?;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let existing = api.get_opt(name).await?.and_then(|cm| cm.data);
+    let current = PublishedKey {
+        key_id: signer.key_id().to_string(),
+        public_key: pem,
+        retired_at: None,
+    };
+    let (data, problems) = rotated_data(
+        existing.as_ref(),
+        &current,
+        &jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+    );
+    for problem in problems {
+        tracing::warn!(
+            configmap = name,
+            namespace,
+            "public-key ConfigMap: {problem}"
+        );
+    }
     let cm = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -142,12 +270,8 @@ pub async fn publish_public_key(
             "namespace": namespace,
             "labels": {"app.kubernetes.io/name": "release-passport"}
         },
-        "data": {
-            CONFIGMAP_PUBLIC_KEY: pem,
-            CONFIGMAP_KEY_ID: signer.key_id(),
-        }
+        "data": data,
     });
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     api.patch(
         name,
         &PatchParams::apply(super::MANAGER).force(),
@@ -155,4 +279,96 @@ pub async fn publish_public_key(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> PublishedKey {
+        let signer = PassportSigner::new(ed25519_dalek::SigningKey::from_bytes(&[seed; 32]));
+        PublishedKey {
+            key_id: signer.key_id().to_string(),
+            public_key: passport::keys::verifying_key_pem(&signer.verifying_key()).expect("pem"),
+            retired_at: None,
+        }
+    }
+
+    fn previous(data: &BTreeMap<String, String>) -> Vec<PublishedKey> {
+        serde_json::from_str(&data[CONFIGMAP_PREVIOUS_KEYS]).expect("json")
+    }
+
+    #[test]
+    fn first_publication_lists_only_the_current_key() {
+        let (data, problems) = rotated_data(None, &key(1), "t1");
+        assert!(problems.is_empty());
+        assert_eq!(data[CONFIGMAP_KEY_ID], key(1).key_id);
+        assert!(previous(&data).is_empty());
+        let (set, problems) = trusted_keys(&data);
+        assert!(problems.is_empty());
+        assert_eq!(set.key_ids(), vec![key(1).key_id.as_str()]);
+    }
+
+    #[test]
+    fn the_same_key_again_changes_nothing() {
+        let (first, _) = rotated_data(None, &key(1), "t1");
+        let (again, _) = rotated_data(Some(&first), &key(1), "t2");
+        assert_eq!(first, again);
+    }
+
+    #[test]
+    fn a_new_key_keeps_the_old_one_as_previous_newest_first_and_bounded() {
+        let (mut data, _) = rotated_data(None, &key(1), "t1");
+        for seed in 2..=8u8 {
+            data = rotated_data(Some(&data), &key(seed), &format!("t{seed}")).0;
+        }
+        assert_eq!(data[CONFIGMAP_KEY_ID], key(8).key_id);
+        let prev = previous(&data);
+        assert_eq!(prev.len(), PREVIOUS_KEYS_LIMIT);
+        let ids: Vec<_> = prev.iter().map(|k| k.key_id.clone()).collect();
+        let expected: Vec<_> = (3..=7u8).rev().map(|s| key(s).key_id).collect();
+        assert_eq!(ids, expected);
+        assert_eq!(prev[0].retired_at.as_deref(), Some("t8"));
+        let (set, _) = trusted_keys(&data);
+        assert_eq!(set.key_ids().len(), 1 + PREVIOUS_KEYS_LIMIT);
+        assert!(set.get(&key(2).key_id).is_none(), "the oldest fell off");
+    }
+
+    #[test]
+    fn a_retired_key_removed_by_hand_stays_removed_and_going_back_to_a_key_does_not_list_it_twice()
+    {
+        let (data, _) = rotated_data(None, &key(1), "t1");
+        let (mut data, _) = rotated_data(Some(&data), &key(2), "t2");
+        data.insert(CONFIGMAP_PREVIOUS_KEYS.into(), "[]".into());
+        let (data, _) = rotated_data(Some(&data), &key(2), "t3");
+        assert!(previous(&data).is_empty());
+        let (data, _) = rotated_data(Some(&data), &key(3), "t4");
+        let (data, _) = rotated_data(Some(&data), &key(2), "t5");
+        let ids: Vec<_> = previous(&data).into_iter().map(|k| k.key_id).collect();
+        assert_eq!(ids, vec![key(3).key_id]);
+    }
+
+    #[test]
+    fn unreadable_entries_are_reported_and_left_out() {
+        let mut data = BTreeMap::from([
+            (CONFIGMAP_PUBLIC_KEY.to_string(), key(1).public_key),
+            (CONFIGMAP_KEY_ID.to_string(), key(1).key_id),
+        ]);
+        data.insert(
+            CONFIGMAP_PREVIOUS_KEYS.into(),
+            serde_json::json!([
+                {"keyId": "broken", "publicKey": "not a pem"},
+                {"keyId": key(2).key_id, "publicKey": key(2).public_key}
+            ])
+            .to_string(),
+        );
+        let (set, problems) = trusted_keys(&data);
+        assert_eq!(set.key_ids().len(), 2);
+        assert!(set.get("broken").is_none());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        data.insert(CONFIGMAP_PREVIOUS_KEYS.into(), "{".into());
+        let (set, problems) = trusted_keys(&data);
+        assert_eq!(set.key_ids(), vec![key(1).key_id.as_str()]);
+        assert!(problems[0].contains(CONFIGMAP_PREVIOUS_KEYS));
+    }
 }

@@ -114,14 +114,18 @@ pub async fn run(
     // The webhook runs on every replica, leader or not: it only reads.
     let webhook = match &config.webhook {
         Some(webhook) => {
-            let mut keys = crate::passport::VerifyingKeySet::new();
-            keys.insert_with_id(signer.key_id(), signer.verifying_key());
+            let mut own = crate::passport::VerifyingKeySet::new();
+            own.insert_with_id(signer.key_id(), signer.verifying_key());
+            let trust = crate::webhook::TrustedKeys {
+                own,
+                configmap: config.public_key_configmap.clone(),
+            };
             Some(
                 crate::webhook::start(
                     client.clone(),
                     &config.namespace,
                     webhook,
-                    keys,
+                    trust,
                     webhook_metrics,
                 )
                 .await

@@ -23,7 +23,6 @@
 //! time plus [`EVALUATION_GRACE`] has not passed (the controller is keeping
 //! the decision up to date).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -37,16 +36,19 @@ pub const EVALUATION_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_se
 /// The workload kinds the webhook understands.
 pub const KINDS: [&str; 4] = ["Deployment", "StatefulSet", "DaemonSet", "Rollout"];
 
-/// The object under review.
+/// The object under review: what a decision needs of it.
 #[derive(Clone, Copy, Debug)]
 pub struct Review<'a> {
     /// `Deployment`, `StatefulSet`, `DaemonSet` or `Rollout`.
     pub kind: &'a str,
     pub namespace: &'a str,
     pub name: &'a str,
-    /// `None` on CREATE.
-    pub old: Option<&'a Value>,
-    pub new: &'a Value,
+    /// Pod template images of the old object; `None` on CREATE.
+    pub old: Option<&'a [Image<'a>]>,
+    /// Pod template images of the new object.
+    pub new: &'a [Image<'a>],
+    /// The new object is an Argo Rollout with a canary or blue-green strategy.
+    pub progressive: bool,
 }
 
 /// A Passport as stored: its name and the raw JSON of its `spec`.
@@ -54,6 +56,9 @@ pub struct Review<'a> {
 pub struct StoredPassport<'a> {
     pub name: &'a str,
     pub spec: &'a Value,
+    /// The stored object it comes from, when it comes from the cache (the
+    /// cache memoises verification per object).
+    pub object: Option<&'a Arc<super::cache::StoredObject>>,
 }
 
 /// Why a passport cannot be used.
@@ -67,12 +72,12 @@ pub enum PassportProblem {
 
 /// Verifies a stored passport and parses it.
 pub trait PassportVerifier {
-    fn check(&self, spec: &Value) -> Result<Arc<PassportSpec>, PassportProblem>;
+    fn check(&self, passport: &StoredPassport<'_>) -> Result<Arc<PassportSpec>, PassportProblem>;
 }
 
 impl PassportVerifier for VerifyingKeySet {
-    fn check(&self, spec: &Value) -> Result<Arc<PassportSpec>, PassportProblem> {
-        check_passport(spec, self)
+    fn check(&self, passport: &StoredPassport<'_>) -> Result<Arc<PassportSpec>, PassportProblem> {
+        check_passport(passport.spec, self)
     }
 }
 
@@ -183,38 +188,10 @@ impl Outcome {
 }
 
 /// One container image of a pod template.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Image {
-    pub container: String,
-    pub image: String,
-}
-
-/// Images of the pod template (`spec.template.spec`): initContainers then containers.
-pub fn template_images(object: &Value) -> Vec<Image> {
-    let pod = object.pointer("/spec/template/spec");
-    let mut images = Vec::new();
-    for list in ["initContainers", "containers"] {
-        for c in pod
-            .and_then(|p| p.get(list))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            images.push(Image {
-                container: c
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                image: c
-                    .get("image")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-            });
-        }
-    }
-    images
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Image<'a> {
+    pub container: &'a str,
+    pub image: &'a str,
 }
 
 /// `sha256:<64 lowercase hex>` of an image pinned by digest.
@@ -229,36 +206,26 @@ pub fn image_digest(image: &str) -> Option<&str> {
     .then_some(digest)
 }
 
-/// Images in `new` that `old` does not run (all of them on CREATE).
-pub fn new_images(old: Option<&Value>, new: &Value) -> Vec<Image> {
-    let before: BTreeSet<String> = old
-        .map(template_images)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|i| i.image)
-        .collect();
-    let mut seen = BTreeSet::new();
-    template_images(new)
-        .into_iter()
-        .filter(|i| !before.contains(&i.image) && seen.insert(i.image.clone()))
-        .collect()
+/// Images in `new` that `old` does not run (all of them on CREATE), each
+/// once. Pod templates run a handful of containers: linear scans.
+pub fn new_images<'a>(old: Option<&[Image<'_>]>, new: &[Image<'a>]) -> Vec<Image<'a>> {
+    let before = old.unwrap_or_default();
+    let mut changed: Vec<Image<'a>> = Vec::new();
+    for i in new {
+        if !before.iter().any(|b| b.image == i.image) && !changed.iter().any(|c| c.image == i.image)
+        {
+            changed.push(*i);
+        }
+    }
+    changed
 }
 
 /// Whether the pod template images differ (as lists, in order).
-pub fn images_changed(old: Option<&Value>, new: &Value) -> bool {
+pub fn images_changed(old: Option<&[Image<'_>]>, new: &[Image<'_>]) -> bool {
     match old {
         None => true,
-        Some(old) => template_images(old) != template_images(new),
+        Some(old) => old != new,
     }
-}
-
-/// Whether the object uses a progressive strategy (Rollout canary or blue-green).
-pub fn progressive(kind: &str, object: &Value) -> bool {
-    kind == "Rollout"
-        && object
-            .pointer("/spec/strategy")
-            .and_then(Value::as_object)
-            .is_some_and(|s| s.contains_key("canary") || s.contains_key("blueGreen"))
 }
 
 /// Decides one admission request.
@@ -273,13 +240,14 @@ pub fn decide(
     if !images_changed(review.old, review.new) {
         return Outcome::new(Verdict::Admit, Reason::Unchanged, gate.map(|g| g.spec.mode));
     }
-    let what = format!("{} {}/{}", review.kind, review.namespace, review.name);
+    let what = || format!("{} {}/{}", review.kind, review.namespace, review.name);
     let Some(gate) = gate else {
         return Outcome::new(
             Verdict::Deny(format!(
-                "Release Passport: {what} is labelled {}={gate_name} but ReleaseGate {}/{gate_name} does not exist. \
+                "Release Passport: {} is labelled {}={gate_name} but ReleaseGate {}/{gate_name} does not exist. \
                  Create the ReleaseGate (kubectl apply -f releasegate.yaml -n {}) and wait for its Passport, \
                  or remove the label to take the workload out of the gate.",
+                what(),
                 crate::api::GATE_LABEL,
                 review.namespace,
                 review.namespace
@@ -289,7 +257,7 @@ pub fn decide(
         );
     };
     let mode = gate.spec.mode;
-    let gate_id = format!("ReleaseGate {}/{gate_name}", review.namespace);
+    let gate_id = || format!("ReleaseGate {}/{gate_name}", review.namespace);
     let changed = new_images(review.old, review.new);
 
     // The incident rollback path: never blocked.
@@ -298,7 +266,7 @@ pub fn decide(
         && !changed.is_empty()
         && changed
             .iter()
-            .all(|i| image_digest(&i.image) == Some(rollback_digest))
+            .all(|i| image_digest(i.image) == Some(rollback_digest))
     {
         let release = gate
             .spec
@@ -307,11 +275,13 @@ pub fn decide(
             .map(|r| r.release.as_str())
             .unwrap_or("");
         let note = format!(
-            "Rollback of {what} to {rollback} (release {release}) admitted without a passport: the gate never blocks an incident rollback"
+            "Rollback of {} to {rollback} (release {release}) admitted without a passport: the gate never blocks an incident rollback",
+            what()
         );
         let mut outcome = Outcome::new(
             Verdict::AdmitWithWarning(vec![format!(
-                "Release Passport: rollback to the declared rollback image of {gate_id} ({release}) admitted without a passport; an Event was recorded on the gate"
+                "Release Passport: rollback to the declared rollback image of {} ({release}) admitted without a passport; an Event was recorded on the gate",
+                gate_id()
             )]),
             Reason::Rollback,
             Some(mode),
@@ -329,7 +299,8 @@ pub fn decide(
         (_, Ok(decision)) => {
             let verdict = match mode {
                 Mode::Shadow => Verdict::AdmitWithWarning(vec![format!(
-                    "Release Passport (shadow): {gate_id} passport decision {decision}; enforce mode would admit this change"
+                    "Release Passport (shadow): {} passport decision {decision}; enforce mode would admit this change",
+                    gate_id()
                 )]),
                 Mode::Enforce => Verdict::Admit,
             };
@@ -337,7 +308,8 @@ pub fn decide(
         }
         (Mode::Shadow, Err(findings)) => {
             let mut warnings = vec![format!(
-                "Release Passport (shadow): {gate_id}: enforce mode would deny this change ({})",
+                "Release Passport (shadow): {}: enforce mode would deny this change ({})",
+                gate_id(),
                 findings.summary
             )];
             warnings.extend(
@@ -354,7 +326,9 @@ pub fn decide(
         }
         (Mode::Enforce, Err(findings)) => {
             let message = format!(
-                "Release Passport denied {what} ({gate_id}, enforce mode): {}. {}",
+                "Release Passport denied {} ({}, enforce mode): {}. {}",
+                what(),
+                gate_id(),
                 findings.summary,
                 findings.details.join(" ")
             );
@@ -365,7 +339,7 @@ pub fn decide(
             );
             outcome.event = Some(GateEvent {
                 reason: "AdmissionDenied",
-                note: format!("Change of {what} denied: {}", findings.summary),
+                note: format!("Change of {} denied: {}", what(), findings.summary),
                 warning: true,
             });
             outcome
@@ -388,14 +362,16 @@ fn evaluate(
     passport: Option<StoredPassport<'_>>,
     verifier: &dyn PassportVerifier,
     now: jiff::Timestamp,
-    changed: &[Image],
+    changed: &[Image<'_>],
 ) -> Result<Decision, Findings> {
     let ns = review.namespace;
     let status = gate.status.as_ref();
     let current = status.and_then(|s| s.passport_name.as_deref());
-    let wait = format!(
-        "Wait for the controller to evaluate the gate (kubectl get releasegate {gate_name} -n {ns}), then retry."
-    );
+    let wait = || {
+        format!(
+            "Wait for the controller to evaluate the gate (kubectl get releasegate {gate_name} -n {ns}), then retry."
+        )
+    };
     let Some(passport) = passport.filter(|p| Some(p.name) == current) else {
         return Err(Findings {
             reason: Reason::NoPassport,
@@ -403,11 +379,11 @@ fn evaluate(
                 Some(name) => format!("its current Passport {name} does not exist"),
                 None => "the gate has no Passport yet".to_string(),
             },
-            details: vec![wait],
+            details: vec![wait()],
         });
     };
     let pname = passport.name;
-    let spec = match verifier.check(passport.spec) {
+    let spec = match verifier.check(&passport) {
         Ok(spec) => spec,
         Err(problem) => {
             let why = match &problem {
@@ -437,7 +413,7 @@ fn evaluate(
                         .map(|g| format!("ReleaseGate {}/{}", g.namespace, g.name))
                         .unwrap_or_else(|| "no gate".to_string())
                 ),
-                details: vec![wait],
+                details: vec![wait()],
             });
         }
     }
@@ -462,14 +438,14 @@ fn evaluate(
         return Err(Findings {
             reason: Reason::Stale,
             summary: format!("Passport {pname} is not current: {why}"),
-            details: vec![wait],
+            details: vec![wait()],
         });
     }
 
     let mut problems: Vec<(Reason, String)> = Vec::new();
     let covered = spec.artifact.digest.as_str();
     for image in changed {
-        match image_digest(&image.image) {
+        match image_digest(image.image) {
             None => problems.push((
                 Reason::NotPinned,
                 format!(
@@ -489,7 +465,7 @@ fn evaluate(
     }
     let decision = spec.decision;
     let allowed = decision == Decision::Allow
-        || (decision == Decision::AllowWithCanary && progressive(review.kind, review.new));
+        || (decision == Decision::AllowWithCanary && review.progressive);
     if !allowed {
         let why = if decision == Decision::AllowWithCanary {
             format!(

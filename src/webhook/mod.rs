@@ -3,6 +3,7 @@
 //! - `decide`: the decision, a pure function (no Kubernetes I/O);
 //! - `cache`: reflector stores of ReleaseGates and Passports, verified
 //!   passports memoised by content hash;
+//! - `review`: the AdmissionReview, decoded only as far as a decision needs;
 //! - `server`: the axum router (`POST /validate`), metrics, TLS serving loop;
 //! - `tls`: certificates from files with reload, or the self-signed bootstrap;
 //! - `config`: the ValidatingWebhookConfiguration it is registered with.
@@ -12,6 +13,7 @@
 pub mod cache;
 pub mod config;
 pub mod decide;
+pub mod review;
 pub mod server;
 pub mod tls;
 
@@ -51,6 +53,16 @@ pub struct WebhookConfig {
     pub config_name: String,
 }
 
+/// The keys passports may be signed with: the controller's own signing key,
+/// and every key listed in the public-key ConfigMap `configmap` of the
+/// operator namespace (watched: rotating or retiring a key takes effect
+/// without a restart).
+#[derive(Clone, Debug)]
+pub struct TrustedKeys {
+    pub own: VerifyingKeySet,
+    pub configmap: String,
+}
+
 /// Binds the port, loads the certificate and starts serving in the
 /// background once the caches hold a full list of gates and passports
 /// (requests queue in the listen backlog until then). Returns the task.
@@ -58,7 +70,7 @@ pub async fn start(
     client: Client,
     namespace: &str,
     config: &WebhookConfig,
-    keys: VerifyingKeySet,
+    trust: TrustedKeys,
     metrics: WebhookMetrics,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -97,7 +109,8 @@ pub async fn start(
         }
     };
 
-    let (cache, watches) = WebhookCache::watch(client.clone(), keys);
+    let (cache, watches) =
+        WebhookCache::watch(client.clone(), trust.own, namespace, &trust.configmap);
     background.push(tokio::spawn(watches));
     let (events_tx, events_rx) = mpsc::channel(256);
     background.push(tokio::spawn(record_events(client, events_rx)));

@@ -8,10 +8,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -20,10 +18,10 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::cache::{WebhookCache, passport_spec};
-use super::decide::{self, GateEvent, Outcome, Reason, Review, StoredPassport, Verdict};
+use super::cache::{WebhookCache, stored_passport};
+use super::decide::{self, GateEvent, Outcome, Reason, Review, Verdict};
+use super::review::{self, RequestIn, Str, WorkloadIn};
 use super::tls::TlsConfig;
-use crate::api::GATE_LABEL;
 
 /// Largest AdmissionReview accepted (the apiserver sends at most a few MiB).
 const BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -31,10 +29,10 @@ const BODY_LIMIT: usize = 8 * 1024 * 1024;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AdmissionLabels {
     /// `admit`, `warn` or `deny`.
-    pub result: String,
+    pub result: &'static str,
     /// `enforce`, `shadow` or `none` (no gate).
-    pub mode: String,
-    pub reason: String,
+    pub mode: &'static str,
+    pub reason: &'static str,
 }
 
 /// Admission metrics, registered next to the controller's.
@@ -96,59 +94,62 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
     let start = Instant::now();
-    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
+    let review = match review::parse(&body) {
         Ok(r) => r,
-        Err(e) => return invalid(&state, start, format!("not an AdmissionReview: {e}")),
+        Err(e) => return invalid(&state, start, &format!("not an AdmissionReview: {e}")),
     };
-    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
-        Ok(r) => r,
-        Err(_) => return invalid(&state, start, "the AdmissionReview has no request".into()),
+    let Some(request) = review.request else {
+        return invalid(&state, start, "the AdmissionReview has no request");
     };
     let outcome = review_request(&state.cache, &request);
-    let mut response = AdmissionResponse::from(&request);
-    match &outcome.verdict {
-        Verdict::Admit => {}
-        Verdict::AdmitWithWarning(w) => response.warnings = Some(w.clone()),
-        Verdict::Deny(message) => {
-            response = response.deny(message);
-            response.result.code = 403;
-            response.result.reason = "Forbidden".into();
-        }
-    }
-    if let (Some(event), Some(tx), false) = (&outcome.event, &state.events, request.dry_run)
-        && let Some(gate) = gate_label(&request)
+    let body = review::encode_response(request.uid.as_str(), &outcome.verdict);
+    let namespace = request.namespace.as_ref().map(Str::as_str).unwrap_or("");
+    if let (Some(event), Some(tx), false) = (
+        &outcome.event,
+        &state.events,
+        request.dry_run.unwrap_or(false),
+    ) && let Some(gate) = gate_label(&request)
     {
         let _ = tx.try_send(PendingEvent {
-            namespace: request.namespace.clone().unwrap_or_default(),
+            namespace: namespace.to_string(),
             gate: gate.to_string(),
             event: event.clone(),
         });
     }
     if !outcome.allowed() {
         tracing::info!(
-            namespace = request.namespace.as_deref().unwrap_or(""),
-            name = %request.name,
-            kind = %request.kind.kind,
+            namespace,
+            name = request.name.as_ref().map(Str::as_str).unwrap_or(""),
+            kind = request.kind.kind.as_str(),
             reason = outcome.reason.as_str(),
             "admission denied"
         );
     }
     record(&state, &outcome, start);
-    (StatusCode::OK, axum::Json(response.into_review())).into_response()
+    json_response(StatusCode::OK, body)
 }
 
-fn invalid(state: &AppState, start: Instant, message: String) -> Response {
+fn invalid(state: &AppState, start: Instant, message: &str) -> Response {
     let outcome = Outcome {
-        verdict: Verdict::Deny(message.clone()),
+        verdict: Verdict::Deny(String::new()),
         reason: Reason::Malformed,
         mode: None,
         event: None,
     };
     record(state, &outcome, start);
-    let review = AdmissionResponse::invalid(message).into_review();
-    (StatusCode::BAD_REQUEST, axum::Json(review)).into_response()
+    json_response(StatusCode::BAD_REQUEST, review::encode_invalid(message))
 }
 
 fn record(state: &AppState, outcome: &Outcome, start: Instant) {
@@ -161,9 +162,9 @@ fn record(state: &AppState, outcome: &Outcome, start: Instant) {
         .metrics
         .requests
         .get_or_create(&AdmissionLabels {
-            result: result.into(),
-            mode: outcome.mode.map(|m| m.as_str()).unwrap_or("none").into(),
-            reason: outcome.reason.as_str().into(),
+            result,
+            mode: outcome.mode.map(|m| m.as_str()).unwrap_or("none"),
+            reason: outcome.reason.as_str(),
         })
         .inc();
     state
@@ -174,19 +175,16 @@ fn record(state: &AppState, outcome: &Outcome, start: Instant) {
 
 /// The gate named by the new object's label, else the old one's (removing the
 /// label in the same change as an image does not escape the gate).
-fn gate_label(request: &AdmissionRequest<DynamicObject>) -> Option<&str> {
-    fn label(o: &Option<DynamicObject>) -> Option<&str> {
-        o.as_ref()
-            .and_then(|o| o.metadata.labels.as_ref())
-            .and_then(|l| l.get(GATE_LABEL))
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-    label(&request.object).or_else(|| label(&request.old_object))
+fn gate_label<'r>(request: &'r RequestIn<'_>) -> Option<&'r str> {
+    request
+        .object
+        .as_ref()
+        .and_then(WorkloadIn::gate_label)
+        .or_else(|| request.old_object.as_ref().and_then(WorkloadIn::gate_label))
 }
 
-/// Typed dispatch: which requests are decided, and on what.
-pub fn review_request(cache: &WebhookCache, request: &AdmissionRequest<DynamicObject>) -> Outcome {
+/// Dispatch: which requests are decided, and on what.
+pub fn review_request(cache: &WebhookCache, request: &RequestIn<'_>) -> Outcome {
     let pass = |reason| Outcome {
         verdict: Verdict::Admit,
         reason,
@@ -194,8 +192,7 @@ pub fn review_request(cache: &WebhookCache, request: &AdmissionRequest<DynamicOb
         event: None,
     };
     let kind = request.kind.kind.as_str();
-    let group = request.kind.group.as_str();
-    let known = match group {
+    let known = match request.kind.group.as_str() {
         "apps" => matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet"),
         "argoproj.io" => kind == "Rollout",
         _ => false,
@@ -203,7 +200,7 @@ pub fn review_request(cache: &WebhookCache, request: &AdmissionRequest<DynamicOb
     // Subresources (scale, status) never change the pod template.
     if !known
         || request.sub_resource.is_some()
-        || !matches!(request.operation, Operation::Create | Operation::Update)
+        || !matches!(request.operation.as_str(), "CREATE" | "UPDATE")
     {
         return pass(Reason::Unchanged);
     }
@@ -218,33 +215,28 @@ pub fn review_request(cache: &WebhookCache, request: &AdmissionRequest<DynamicOb
     let Some(gate_name) = gate_label(request) else {
         return pass(Reason::Unchanged);
     };
-    let namespace = request.namespace.as_deref().unwrap_or("");
+    let namespace = request.namespace.as_ref().map(Str::as_str).unwrap_or("");
     let gate = cache.gate(namespace, gate_name);
-    let current = gate
+    let stored = gate
         .as_ref()
         .and_then(|g| g.status.as_ref())
-        .and_then(|s| s.passport_name.clone());
-    let stored = current
-        .as_deref()
+        .and_then(|s| s.passport_name.as_deref())
         .and_then(|name| cache.passport(namespace, name));
-    let passport = stored.as_ref().and_then(|p| {
-        Some(StoredPassport {
-            name: p.metadata.name.as_deref()?,
-            spec: passport_spec(p)?,
-        })
-    });
+    let new = object.images();
+    let old = request.old_object.as_ref().map(WorkloadIn::images);
     let review = Review {
         kind,
         namespace,
-        name: &request.name,
-        old: request.old_object.as_ref().map(|o| &o.data),
-        new: &object.data,
+        name: request.name.as_ref().map(Str::as_str).unwrap_or(""),
+        old: old.as_deref(),
+        new: &new,
+        progressive: object.progressive(kind),
     };
     decide::decide(
         &review,
         gate_name,
         gate.as_deref(),
-        passport,
+        stored.as_ref().and_then(stored_passport),
         cache,
         jiff::Timestamp::now(),
     )
