@@ -2,6 +2,9 @@
 //! the decisions enforce mode would have denied, and whether the gate is
 //! ready to enforce.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -88,14 +91,16 @@ pub fn would_deny(decision: Decision, target_kind: Option<&str>) -> Option<Strin
 /// would have been denied without a later passport allowing the same image.
 pub fn graduation(gates: &[&ReleaseGate], passports: &[&Passport]) -> GraduationReport {
     let mut out = Vec::new();
+    let mut by_gate: HashMap<(&str, Cow<'_, str>), Vec<&Passport>> = HashMap::new();
+    for p in passports.iter().filter(|p| p.spec.mode == Mode::Shadow) {
+        by_gate.entry(passport_gate_key(p)).or_default().push(p);
+    }
     for gate in gates.iter().filter(|g| g.spec.mode == Mode::Shadow) {
         let key = gate_key(gate);
         let target_kind = gate.spec.target.as_ref().map(|t| t.kind.clone());
-        let mut own: Vec<&Passport> = passports
-            .iter()
-            .copied()
-            .filter(|p| p.spec.mode == Mode::Shadow && passport_gate_key(p) == key)
-            .collect();
+        let mut own: Vec<&Passport> = by_gate
+            .remove(&(key.0, Cow::Borrowed(key.1)))
+            .unwrap_or_default();
         // Newest first.
         own.sort_by_key(|p| std::cmp::Reverse(p.spec.generated_at));
         let mut denied = Vec::new();
@@ -184,8 +189,8 @@ pub fn graduation(gates: &[&ReleaseGate], passports: &[&Passport]) -> Graduation
             )
         };
         out.push(GateGraduation {
-            namespace: key.0,
-            gate: key.1,
+            namespace: key.0.to_string(),
+            gate: key.1.to_string(),
             service: gate.spec.service.clone(),
             environment: gate.spec.environment.clone(),
             target_kind,

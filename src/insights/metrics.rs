@@ -29,6 +29,7 @@
 //!
 //! Passports count in the window by `generatedAt`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
@@ -164,11 +165,13 @@ pub struct ReleaseMetrics {
     pub groups: Vec<GroupMetrics>,
 }
 
-type Group = (String, String, String);
+/// (namespace, service, environment), borrowed from the objects.
+type Group<'a> = (&'a str, &'a str, &'a str);
 
-/// Everything measured, before aggregation.
+/// Everything measured, before aggregation. Keys borrow from the gates and
+/// passports: nothing is copied until the summary.
 #[derive(Default)]
-struct Raw {
+struct Raw<'a> {
     deployments: u64,
     lead: Vec<f64>,
     failed: u64,
@@ -176,17 +179,17 @@ struct Raw {
     restore: Vec<f64>,
     open: u64,
     approval: Vec<f64>,
-    holds: HashMap<String, (String, u64)>,
+    holds: HashMap<&'a str, (&'a str, u64)>,
     decisions: BTreeMap<Decision, u64>,
     passports: u64,
     confidence_sum: u64,
     evidence: u64,
     fresh: u64,
-    connectors: BTreeMap<String, [u64; 3]>,
+    connectors: BTreeMap<&'a str, [u64; 3]>,
 }
 
-impl Raw {
-    fn absorb(&mut self, o: &Raw) {
+impl<'a> Raw<'a> {
+    fn absorb(&mut self, o: &Raw<'a>) {
         self.deployments += o.deployments;
         self.lead.extend_from_slice(&o.lead);
         self.failed += o.failed;
@@ -195,10 +198,8 @@ impl Raw {
         self.open += o.open;
         self.approval.extend_from_slice(&o.approval);
         for (rule, (label, n)) in &o.holds {
-            let e = self
-                .holds
-                .entry(rule.clone())
-                .or_insert_with(|| (label.clone(), 0));
+            let e = self.holds.entry(rule).or_insert((label, 0));
+            e.0 = label;
             e.1 += n;
         }
         for (d, n) in &o.decisions {
@@ -209,7 +210,7 @@ impl Raw {
         self.evidence += o.evidence;
         self.fresh += o.fresh;
         for (c, v) in &o.connectors {
-            let e = self.connectors.entry(c.clone()).or_default();
+            let e = self.connectors.entry(c).or_default();
             for i in 0..3 {
                 e[i] += v[i];
             }
@@ -222,7 +223,11 @@ impl Raw {
         let mut holds: Vec<HoldReason> = self
             .holds
             .into_iter()
-            .map(|(rule, (label, count))| HoldReason { rule, label, count })
+            .map(|(rule, (label, count))| HoldReason {
+                rule: rule.to_string(),
+                label: label.to_string(),
+                count,
+            })
             .collect();
         holds.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.rule.cmp(&b.rule)));
         MetricsSummary {
@@ -253,7 +258,7 @@ impl Raw {
                 .into_iter()
                 .map(
                     |(connector, [fresh, stale, missing])| ConnectorReliability {
-                        connector,
+                        connector: connector.to_string(),
                         fresh,
                         stale,
                         missing,
@@ -276,52 +281,49 @@ pub fn release_metrics(
 ) -> ReleaseMetrics {
     let since = now - window;
     let in_window = |t: Timestamp| t > since && t <= now;
-    let gates_by_key: HashMap<(String, String), &ReleaseGate> =
+    let gates_by_key: HashMap<(&str, &str), &ReleaseGate> =
         gates.iter().map(|g| (gate_key(g), *g)).collect();
 
-    // Passports per gate, oldest first.
-    let mut per_gate: HashMap<(String, String), Vec<&Passport>> = HashMap::new();
-    // What happened after `now` is not known yet.
+    // Passports per gate, oldest first. What happened after `now` is not
+    // known yet.
+    let mut per_gate: HashMap<(&str, Cow<'_, str>), Vec<&Passport>> = HashMap::new();
     for p in passports.iter().filter(|p| p.spec.generated_at <= now) {
         per_gate.entry(passport_gate_key(p)).or_default().push(p);
     }
-    let mut raw: BTreeMap<Group, Raw> = BTreeMap::new();
+    let mut raw: BTreeMap<Group<'_>, Raw<'_>> = BTreeMap::new();
     // Promotions: (group, digest) → (time, commit timestamp).
-    let mut promotions: HashMap<(Group, String), (Timestamp, Option<Timestamp>)> = HashMap::new();
+    let mut promotions: HashMap<(Group<'_>, &str), (Timestamp, Option<Timestamp>)> = HashMap::new();
     // Rollback-recommended passports: (group, digest) → times.
-    let mut rollbacks: HashMap<(Group, String), Vec<Timestamp>> = HashMap::new();
+    let mut rollbacks: HashMap<(Group<'_>, &str), Vec<Timestamp>> = HashMap::new();
 
     for (key, list) in &mut per_gate {
         list.sort_by_key(|p| p.spec.generated_at);
-        let gate = gates_by_key.get(key).copied();
-        let ns = key.0.clone();
+        let gate = gates_by_key.get(&(key.0, key.1.as_ref())).copied();
+        let ns = key.0;
+        let gate_commit = gate.and_then(|g| {
+            Some((
+                image_digest(&g.spec.artifact.image)?,
+                g.spec.artifact.commit_timestamp?,
+            ))
+        });
         for p in list.iter() {
-            let group = (
-                ns.clone(),
-                p.spec.service.clone(),
-                p.spec.environment.clone(),
-            );
-            let r = raw.entry(group.clone()).or_default();
             let s = &p.spec;
+            let group = (ns, s.service.as_str(), s.environment.as_str());
+            let digest = s.artifact.digest.as_str();
             if s.decision == Decision::RollbackRecommended {
                 rollbacks
-                    .entry((group.clone(), s.artifact.digest.clone()))
+                    .entry((group, digest))
                     .or_default()
                     .push(s.generated_at);
             }
             if s.decision.allows_promotion() {
-                let commit = gate
-                    .filter(|g| image_digest(&g.spec.artifact.image) == Some(&s.artifact.digest))
-                    .and_then(|g| g.spec.artifact.commit_timestamp);
+                let commit = gate_commit.filter(|(d, _)| *d == digest).map(|(_, c)| c);
                 promotions
-                    .entry((group.clone(), s.artifact.digest.clone()))
-                    .and_modify(|e| {
-                        if s.generated_at < e.0 {
-                            e.0 = s.generated_at;
-                        }
-                    })
+                    .entry((group, digest))
+                    .and_modify(|e| e.0 = e.0.min(s.generated_at))
                     .or_insert((s.generated_at, commit));
             }
+            let r = raw.entry(group).or_default();
             if !in_window(s.generated_at) {
                 continue;
             }
@@ -330,7 +332,7 @@ pub fn release_metrics(
             *r.decisions.entry(s.decision).or_default() += 1;
             for e in &s.evidence {
                 r.evidence += 1;
-                let c = r.connectors.entry(e.connector.clone()).or_default();
+                let c = r.connectors.entry(e.connector.as_str()).or_default();
                 if e.status == "fresh" {
                     r.fresh += 1;
                     c[0] += 1;
@@ -338,68 +340,65 @@ pub fn release_metrics(
                     c[1] += 1;
                 }
             }
-            let mut missing_connectors: Vec<&str> = s
+            let mut missing: Vec<&str> = s
                 .policy_results
                 .iter()
                 .filter(|x| x.state == ResultState::Missing && x.required)
                 .filter_map(|x| x.source.as_deref()?.split_once('/').map(|(c, _)| c))
                 .collect();
-            missing_connectors.sort_unstable();
-            missing_connectors.dedup();
-            for c in missing_connectors {
-                r.connectors.entry(c.to_string()).or_default()[2] += 1;
+            missing.sort_unstable();
+            missing.dedup();
+            for c in missing {
+                r.connectors.entry(c).or_default()[2] += 1;
             }
             if !s.decision.allows_promotion() {
-                for x in &s.policy_results {
-                    if failing(x) {
-                        let e = r
-                            .holds
-                            .entry(x.id.clone())
-                            .or_insert_with(|| (x.label.clone(), 0));
-                        e.0.clone_from(&x.label);
-                        e.1 += 1;
-                    }
+                for x in s.policy_results.iter().filter(|x| failing(x)) {
+                    let e = r.holds.entry(x.id.as_str()).or_insert((&x.label, 0));
+                    e.0 = &x.label;
+                    e.1 += 1;
                 }
             }
         }
 
         // Episodes along the gate's timeline.
-        let mut rollback_start: Option<(Timestamp, Group)> = None;
-        let mut approval_start: Option<(Timestamp, String, usize)> = None;
+        let mut rollback_start: Option<(Timestamp, Group<'_>)> = None;
+        let mut approval_start: Option<(Timestamp, &str, usize)> = None;
         for p in list.iter() {
             let s = &p.spec;
-            let group = (ns.clone(), s.service.clone(), s.environment.clone());
+            let group = (ns, s.service.as_str(), s.environment.as_str());
             match (&rollback_start, s.decision) {
                 (None, Decision::RollbackRecommended) => {
-                    rollback_start = Some((s.generated_at, group.clone()));
+                    rollback_start = Some((s.generated_at, group));
                     if in_window(s.generated_at) {
-                        raw.entry(group.clone()).or_default().rollbacks += 1;
+                        raw.entry(group).or_default().rollbacks += 1;
                     }
                 }
                 (Some((start, g)), d) if d.allows_promotion() => {
                     if in_window(*start) {
                         let secs = s.generated_at.duration_since(*start).as_secs_f64();
-                        raw.entry(g.clone()).or_default().restore.push(secs);
+                        raw.entry(*g).or_default().restore.push(secs);
                     }
                     rollback_start = None;
                 }
                 _ => {}
             }
-            match &approval_start {
-                Some((_, digest, _)) if *digest != s.artifact.digest => approval_start = None,
-                _ => {}
+            if approval_start.is_some_and(|(_, digest, _)| digest != s.artifact.digest) {
+                approval_start = None;
             }
             match (&approval_start, s.decision) {
                 (None, Decision::RequireApproval) => {
-                    approval_start =
-                        Some((s.generated_at, s.artifact.digest.clone(), s.approvals.len()));
+                    approval_start = Some((
+                        s.generated_at,
+                        s.artifact.digest.as_str(),
+                        s.approvals.len(),
+                    ));
                 }
                 (Some((start, _, before)), d)
                     if d.allows_promotion() && s.approvals.len() > *before =>
                 {
                     if in_window(*start) {
                         let secs = s.generated_at.duration_since(*start).as_secs_f64();
-                        raw.entry(group.clone()).or_default().approval.push(secs);
+                        raw.entry(group).or_default().approval.push(secs);
                     }
                     approval_start = None;
                 }
@@ -412,23 +411,15 @@ pub fn release_metrics(
             raw.entry(g).or_default().open += 1;
         }
 
-        // The deploy the gate saw is the promotion of that digest.
+        // The deploy the gate saw promotes that digest, if nothing allowed it earlier.
         if let Some(g) = gate
             && let Some(status) = &g.status
             && let (Some(at), Some(image)) = (status.deployed_at, status.deployed_image.as_deref())
             && let Some(digest) = image_digest(image)
         {
-            let group = (
-                ns.clone(),
-                g.spec.service.clone(),
-                g.spec.environment.clone(),
-            );
-            let commit = (image_digest(&g.spec.artifact.image) == Some(digest))
-                .then_some(g.spec.artifact.commit_timestamp)
-                .flatten();
-            let e = promotions
-                .entry((group, digest.to_string()))
-                .or_insert((at, commit));
+            let group = (ns, g.spec.service.as_str(), g.spec.environment.as_str());
+            let commit = gate_commit.filter(|(d, _)| *d == digest).map(|(_, c)| c);
+            let e = promotions.entry((group, digest)).or_insert((at, commit));
             e.0 = e.0.min(at);
             e.1 = e.1.or(commit);
         }
@@ -438,7 +429,7 @@ pub fn release_metrics(
         if !in_window(*at) {
             continue;
         }
-        let r = raw.entry(group.clone()).or_default();
+        let r = raw.entry(*group).or_default();
         r.deployments += 1;
         if let Some(c) = commit {
             let lead = at.duration_since(*c);
@@ -447,7 +438,7 @@ pub fn release_metrics(
             }
         }
         if rollbacks
-            .get(&(group.clone(), digest.clone()))
+            .get(&(*group, *digest))
             .is_some_and(|times| times.iter().any(|t| t >= at))
         {
             r.failed += 1;
@@ -460,9 +451,9 @@ pub fn release_metrics(
         .map(|((namespace, service, environment), r)| {
             total.absorb(&r);
             GroupMetrics {
-                namespace,
-                service,
-                environment,
+                namespace: namespace.to_string(),
+                service: service.to_string(),
+                environment: environment.to_string(),
                 metrics: r.summary(window),
             }
         })

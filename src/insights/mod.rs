@@ -18,32 +18,37 @@ pub use metrics::{
     MetricsSummary, ReleaseMetrics, release_metrics,
 };
 
+use std::borrow::Cow;
+
 use crate::api::{Passport, ReleaseGate};
 
 /// Namespace of a passport: its own, else the gate it answers.
-pub(crate) fn passport_namespace(p: &Passport) -> String {
+pub(crate) fn passport_namespace(p: &Passport) -> &str {
     p.metadata
         .namespace
-        .clone()
-        .or_else(|| p.spec.gate.as_ref().map(|g| g.namespace.clone()))
+        .as_deref()
+        .or_else(|| p.spec.gate.as_ref().map(|g| g.namespace.as_str()))
         .unwrap_or_default()
 }
 
 /// (namespace, gate name) of a passport; passports issued outside a cluster
 /// (no gate reference) are grouped by service and environment.
-pub(crate) fn passport_gate_key(p: &Passport) -> (String, String) {
+pub(crate) fn passport_gate_key(p: &Passport) -> (&str, Cow<'_, str>) {
     let ns = passport_namespace(p);
     match &p.spec.gate {
-        Some(g) => (ns, g.name.clone()),
-        None => (ns, format!("{}-{}", p.spec.service, p.spec.environment)),
+        Some(g) => (ns, Cow::Borrowed(g.name.as_str())),
+        None => (
+            ns,
+            Cow::Owned(format!("{}-{}", p.spec.service, p.spec.environment)),
+        ),
     }
 }
 
 /// (namespace, name) of a gate.
-pub(crate) fn gate_key(g: &ReleaseGate) -> (String, String) {
+pub(crate) fn gate_key(g: &ReleaseGate) -> (&str, &str) {
     (
-        g.metadata.namespace.clone().unwrap_or_default(),
-        g.metadata.name.clone().unwrap_or_default(),
+        g.metadata.namespace.as_deref().unwrap_or_default(),
+        g.metadata.name.as_deref().unwrap_or_default(),
     )
 }
 
