@@ -35,6 +35,9 @@ fn repo_root() -> &'static Path {
 pub fn cluster() -> &'static ClusterEnv {
     static ENV: OnceLock<ClusterEnv> = OnceLock::new();
     ENV.get_or_init(|| {
+        // Test builds link two rustls crypto providers (the browser tests'
+        // WebDriver client brings its own): choose the operator's, ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let script = repo_root().join("e2e/cluster.sh");
         let status = Command::new("bash")
             .arg(&script)
