@@ -59,6 +59,9 @@ async fn collect(
         service: "payment-api",
         environment: "production",
         now: jiff::Timestamp::now(),
+        gate: "payment-api-production",
+        release: "v2.18.4",
+        previous_release: Some("v2.17.9"),
     };
     connectors
         .collect(&req)
@@ -397,6 +400,9 @@ async fn prometheus_token_from_a_secret_is_sent_but_never_shown_in_errors() {
         service: "payment-api",
         environment: "production",
         now: jiff::Timestamp::now(),
+        gate: "payment-api-production",
+        release: "v2.18.4",
+        previous_release: Some("v2.17.9"),
     };
 
     let (url, seen) = refusing_endpoint();

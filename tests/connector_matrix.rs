@@ -204,6 +204,8 @@ const ADAPTER_TESTS: &[(ConnectorKind, &str)] = &[
     (ConnectorKind::Argocd, "tests/cluster_argocd.rs"),
     (ConnectorKind::Prometheus, "tests/connectors_prometheus.rs"),
     (ConnectorKind::Http, "tests/connectors_http.rs"),
+    (ConnectorKind::Pagerduty, "tests/connectors_pagerduty.rs"),
+    (ConnectorKind::Jira, "tests/connectors_jira.rs"),
 ];
 
 #[test]

@@ -22,6 +22,9 @@ fn request<'a>(spec: &'a ConnectorScopeSpec) -> ScopeRequest<'a> {
         service: "payment-api",
         environment: "production",
         now: jiff::Timestamp::now(),
+        gate: "payment-api-production",
+        release: "v2.18.4",
+        previous_release: Some("v2.17.9"),
     }
 }
 

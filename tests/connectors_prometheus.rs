@@ -200,6 +200,9 @@ async fn collect(spec: &ConnectorScopeSpec) -> Result<Option<EvidenceDocument>, 
         service: "payment-api",
         environment: "production",
         now: jiff::Timestamp::now(),
+        gate: "payment-api-production",
+        release: "v2.18.4",
+        previous_release: Some("v2.17.9"),
     };
     connectors().collect(&req).await
 }

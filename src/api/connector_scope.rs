@@ -39,6 +39,13 @@ use super::{Conditions, SecretKeyReference, conditions_schema};
 #[x_kube(validation = Rule::new("self.connector != 'argocd' || has(self.argocd)").message("connector argocd needs the `argocd` scope"))]
 #[x_kube(validation = Rule::new("self.connector != 'prometheus' || has(self.prometheus)").message("connector prometheus needs the `prometheus` scope"))]
 #[x_kube(validation = Rule::new("self.connector != 'http' || has(self.http)").message("connector http needs the `http` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'pagerduty' || has(self.pagerduty)").message("connector pagerduty needs the `pagerduty` scope (serviceIds)"))]
+#[x_kube(validation = Rule::new("self.connector != 'opsgenie' || has(self.opsgenie)").message("connector opsgenie needs the `opsgenie` scope (team)"))]
+#[x_kube(validation = Rule::new("self.connector != 'jira' || has(self.jira)").message("connector jira needs the `jira` scope (url and issueKey, jql or fixVersion)"))]
+#[x_kube(validation = Rule::new("self.connector != 'servicenow' || has(self.servicenow)").message("connector servicenow needs the `servicenow` scope (url and number or query)"))]
+#[x_kube(validation = Rule::new("self.connector != 'linear' || has(self.linear)").message("connector linear needs the `linear` scope (issue or team and label)"))]
+#[x_kube(validation = Rule::new("self.connector != 'sentry' || has(self.sentry)").message("connector sentry needs the `sentry` scope (organization and project)"))]
+#[x_kube(validation = Rule::new("self.connector != 'email' || has(self.email)").message("connector email needs the `email` scope (host, from, to)"))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorScopeSpec {
     /// Which connector reads this scope.
@@ -55,6 +62,30 @@ pub struct ConnectorScopeSpec {
     /// A custom endpoint answering the connector evidence shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpScope>,
+    /// PagerDuty services whose active incidents are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagerduty: Option<PagerDutyScope>,
+    /// Opsgenie team whose open alerts are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opsgenie: Option<OpsgenieScope>,
+    /// Jira site and the change ticket of the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira: Option<JiraScope>,
+    /// ServiceNow instance and the change request of the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servicenow: Option<ServiceNowScope>,
+    /// Linear issues of the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<LinearScope>,
+    /// Sentry project whose release health is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentry: Option<SentryScope>,
+    /// Slack incoming webhook (its URL is the `secretRef` value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<SlackScope>,
+    /// SMTP server and recipients of decision notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailScope>,
     /// Provider-side identifiers for SaaS connectors (project, service, ...).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub ids: std::collections::BTreeMap<String, String>,
@@ -231,6 +262,229 @@ pub struct HttpScope {
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must start with http:// or https://"))]
     #[x_kube(validation = Rule::new("!self.matches('^https?://[^/]*@')").message("url must not carry credentials; use secretRef"))]
     pub url: String,
+}
+
+/// PagerDuty services (REST API v2). The token (`secretRef`) is a read-only
+/// API key, sent as `Authorization: Token token=...`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PagerDutyScope {
+    /// API base URL. Defaults to `https://api.pagerduty.com` (EU accounts: `https://api.eu.pagerduty.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub url: Option<String>,
+    /// Service ids (e.g. `PIJ90N7`): only their incidents are read.
+    #[schemars(length(min = 1, max = 20))]
+    pub service_ids: Vec<String>,
+}
+
+/// An Opsgenie team (Alert API v2). The token is an API integration key
+/// with read access, sent as `Authorization: GenieKey ...`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OpsgenieScope {
+    /// API base URL. Defaults to `https://api.opsgenie.com` (EU: `https://api.eu.opsgenie.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub url: Option<String>,
+    /// Team name: only alerts assigned to it are read.
+    #[schemars(
+        length(min = 1, max = 100),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")
+    )]
+    pub team: String,
+}
+
+/// A Jira site (Cloud or Data Center) and how the change ticket of a
+/// release is found: `issueKey`, else `jql`, else `fixVersion`; the search
+/// is always limited to `project`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct JiraScope {
+    /// Site URL, e.g. `https://acme.atlassian.net` or `https://jira.example.com`.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must start with http:// or https://"))]
+    #[x_kube(validation = Rule::new("!self.matches('^https?://[^/]*@')").message("url must not carry credentials; use secretRef"))]
+    pub url: String,
+    /// `cloud` (REST API v3, the default) or `dataCenter` (REST API v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<JiraDeployment>,
+    /// Account email for Jira Cloud API tokens (Basic auth). Without it the
+    /// token is sent as a bearer token (Data Center personal access token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 254))]
+    pub user: Option<String>,
+    /// Project key the change tickets live in, e.g. `CHG`.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Z][A-Z0-9_]*$"))]
+    pub project: String,
+    /// The change ticket, e.g. `CHG-1042` (placeholders `{service}`, `{release}`, `{environment}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub issue_key: Option<String>,
+    /// JQL selecting the release's change ticket, ANDed with the project,
+    /// e.g. `labels = "{service}-{release}"` (placeholders filled in quoted-safe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2000))]
+    pub jql: Option<String>,
+    /// Fix version of the change ticket. Defaults to `{release}` when neither issueKey nor jql is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub fix_version: Option<String>,
+    /// Statuses that mean approved, when approvals are not read from Jira
+    /// Service Management. Defaults to `Approved`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub approved_statuses: Vec<String>,
+    /// Read the ticket's Jira Service Management approvals (approvers and
+    /// final decision) instead of judging by status.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service_management: bool,
+}
+
+/// Jira deployment flavours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum JiraDeployment {
+    /// Jira Cloud: REST API v3, enhanced JQL search.
+    Cloud,
+    /// Jira Data Center / Server: REST API v2.
+    DataCenter,
+}
+
+/// A ServiceNow instance and the change request of the release (Table API).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.number) || has(self.query)").message("servicenow needs number or query"))]
+pub struct ServiceNowScope {
+    /// Instance URL, e.g. `https://acme.service-now.com`.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must start with http:// or https://"))]
+    #[x_kube(validation = Rule::new("!self.matches('^https?://[^/]*@')").message("url must not carry credentials; use secretRef"))]
+    pub url: String,
+    /// User for Basic auth (the password is the `secretRef` value). Without
+    /// it the value is sent as an OAuth bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 254))]
+    pub user: Option<String>,
+    /// The change request number, e.g. `CHG0030001` (placeholders allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub number: Option<String>,
+    /// An encoded query selecting the release's change requests, e.g.
+    /// `cmdb_ci.name={service}^short_descriptionLIKE{release}` (placeholders
+    /// `{service}`, `{release}`, `{environment}`; `^` in their values is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2000))]
+    pub query: Option<String>,
+}
+
+/// Linear issues of a release (GraphQL API): one issue, or the issues of a
+/// team carrying a label.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.issue) || (has(self.team) && has(self.label))").message("linear needs issue, or team and label"))]
+pub struct LinearScope {
+    /// GraphQL endpoint. Defaults to `https://api.linear.app/graphql`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub url: Option<String>,
+    /// One issue by identifier, e.g. `ENG-123` (placeholders allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub issue: Option<String>,
+    /// Team key, e.g. `ENG`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 16))]
+    pub team: Option<String>,
+    /// Label of the release's issues, e.g. `release:{release}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub label: Option<String>,
+}
+
+/// A Sentry project and the release health read for it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SentryScope {
+    /// API base URL. Defaults to `https://sentry.io` (self-hosted: its URL; EU: `https://de.sentry.io`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub url: Option<String>,
+    /// Organization slug.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9][a-z0-9_\-]*$"))]
+    pub organization: String,
+    /// Project slug.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9][a-z0-9_\-]*$"))]
+    pub project: String,
+    /// Sentry environment. Defaults to the gate's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub environment: Option<String>,
+    /// Period the release health covers, e.g. `24h` (Sentry's statsPeriod). Defaults to `24h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,3}[mhdw]$"))]
+    pub stats_period: Option<String>,
+    /// An error spike is a crash rate at least this many times the previous
+    /// release's. Defaults to 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub spike_factor: Option<u32>,
+}
+
+/// A Slack incoming webhook. Its URL carries a token: it is the value of
+/// the scope's `secretRef`, never written in the spec.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SlackScope {
+    /// Channel the webhook posts to, for display only (the webhook decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 80))]
+    pub channel: Option<String>,
+}
+
+/// An SMTP server and the recipients of decision notifications. With
+/// `user`, the `secretRef` value is the SMTP password.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailScope {
+    /// SMTP server host name.
+    #[schemars(length(min = 1, max = 253))]
+    pub host: String,
+    /// Port. Defaults to 587 (STARTTLS), 465 for `tls: implicit`, 25 for `tls: none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+    /// `starttls` (the default: upgrade, and refuse a server that cannot),
+    /// `implicit` (TLS from the first byte) or `none` (loopback relays only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<SmtpTls>,
+    /// PEM certificate of a private CA the server's certificate chains to
+    /// (public data, not a secret). Public CAs are trusted by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 65536))]
+    pub ca_certificate: Option<String>,
+    /// SMTP user; the password is the `secretRef` value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 254))]
+    pub user: Option<String>,
+    /// Sender address.
+    #[schemars(length(min = 3, max = 254))]
+    pub from: String,
+    /// Recipients.
+    #[schemars(length(min = 1, max = 20))]
+    pub to: Vec<String>,
+}
+
+/// TLS on an SMTP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS; a server without it is refused.
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+    /// No TLS (a relay on loopback or in the pod).
+    None,
 }
 
 /// Health of a ConnectorScope's source.

@@ -19,9 +19,13 @@ use crate::api::{ConnectorHealth, ConnectorKind, ConnectorScopeSpec, EvidenceDoc
 
 pub mod argocd;
 pub mod http;
+pub mod incidents;
+pub mod jira;
 pub mod kubernetes;
 pub mod matrix;
+pub mod pagerduty;
 pub mod prometheus;
+mod saas;
 
 /// Default time a connector may take before it counts as unreachable.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,6 +45,12 @@ pub struct ScopeRequest<'a> {
     pub environment: &'a str,
     /// The clock used for `observedAt`.
     pub now: jiff::Timestamp,
+    /// Name of the ReleaseGate being evaluated.
+    pub gate: &'a str,
+    /// The release being evaluated, e.g. `v2.18.4`.
+    pub release: &'a str,
+    /// The release a rollback returns to (the gate's `rollback.release`).
+    pub previous_release: Option<&'a str>,
 }
 
 impl ScopeRequest<'_> {
@@ -52,6 +62,16 @@ impl ScopeRequest<'_> {
             ("service".to_string(), self.service.to_string()),
             ("environment".to_string(), self.environment.to_string()),
         ])
+    }
+
+    /// A scope template with `{service}`, `{release}` and `{environment}`
+    /// filled in, each value passed through `escape` (quoting for the
+    /// provider's query language).
+    pub fn fill(&self, template: &str, escape: impl Fn(&str) -> String) -> String {
+        template
+            .replace("{service}", &escape(self.service))
+            .replace("{release}", &escape(self.release))
+            .replace("{environment}", &escape(self.environment))
     }
 
     /// Maximum age of this scope's evidence.
@@ -93,9 +113,9 @@ pub fn adapter(kind: ConnectorKind) -> Option<Collector> {
         ConnectorKind::Http => Some(collector!(http)),
         ConnectorKind::Ingest => None,
         // Incidents, changes, errors and notifications.
-        ConnectorKind::Pagerduty
-        | ConnectorKind::Jira
-        | ConnectorKind::Sentry
+        ConnectorKind::Pagerduty => Some(collector!(pagerduty)),
+        ConnectorKind::Jira => Some(collector!(jira)),
+        ConnectorKind::Sentry
         | ConnectorKind::Opsgenie
         | ConnectorKind::Servicenow
         | ConnectorKind::Linear
@@ -158,6 +178,8 @@ pub struct Connectors {
     /// `secretRef` values given by the caller instead of read from the
     /// cluster (offline runs and tests), by (namespace, Secret, key).
     given_secrets: Option<std::sync::Arc<GivenSecrets>>,
+    /// Scopes a provider told to back off (HTTP 429), until when.
+    backoff: saas::Backoff,
 }
 
 impl Connectors {
@@ -179,6 +201,7 @@ impl Connectors {
             impersonated: Default::default(),
             http,
             given_secrets: None,
+            backoff: Default::default(),
         })
     }
 
@@ -247,7 +270,8 @@ impl Connectors {
     }
 
     /// Reads a token from a Secret key, as the scope's ServiceAccount when it
-    /// has one (so the team's Role decides), else as the operator.
+    /// has one (so the team's Role decides), else as the operator. The value
+    /// is masked by value from then on ([`crate::passport::redact::mask_secret`]).
     pub async fn secret_token(
         &self,
         req: &ScopeRequest<'_>,
@@ -262,7 +286,7 @@ impl Connectors {
                 secret_ref.key.clone(),
             );
             return match given.get(&key) {
-                Some(value) => Ok(Some(value.trim().to_string())),
+                Some(value) => Ok(Some(loaded(value))),
                 None => Err(ConnectorError::CredentialRequired(format!(
                     "Secret {} (key {}) not found in namespace {}",
                     secret_ref.name, secret_ref.key, req.namespace
@@ -309,8 +333,16 @@ impl Connectors {
                 secret_ref.name, secret_ref.key
             ))
         })?;
-        Ok(Some(token.trim().to_string()))
+        Ok(Some(loaded(&token)))
     }
+}
+
+/// A secret value just loaded: masked by value from now on in everything
+/// the process writes (passports, status, Events, logs, exports, console).
+fn loaded(value: &str) -> String {
+    let value = value.trim();
+    crate::passport::redact::mask_secret(value);
+    value.to_string()
 }
 
 /// A transport error with its causes (`connection refused`, ...), without

@@ -47,6 +47,9 @@ pub async fn gather(
             service: &gate.spec.service,
             environment: &gate.spec.environment,
             now,
+            gate: &gate.name_any(),
+            release: &gate.spec.release,
+            previous_release: gate.spec.rollback.as_ref().map(|r| r.release.as_str()),
         };
         match connectors.collect(&req).await {
             Ok(Some(doc)) => out.evidence.push(doc),

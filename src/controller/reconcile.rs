@@ -472,6 +472,9 @@ async fn collect(
             service: &gate.spec.service,
             environment: &gate.spec.environment,
             now,
+            gate: &gate.name_any(),
+            release: &gate.spec.release,
+            previous_release: gate.spec.rollback.as_ref().map(|r| r.release.as_str()),
         };
         let connector = scope.spec.connector.as_str().to_string();
         let started = std::time::Instant::now();

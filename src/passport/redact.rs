@@ -6,7 +6,10 @@
 //!   JWTs, credentials in URLs, PEM private keys, cloud and SaaS access keys
 //!   and tokens, `password=...`-style assignments;
 //! - by *name*: the value of a field (or fact) called `password`, `token`,
-//!   `secret`, `apiKey`, `authorization`, ... is replaced whatever it looks like.
+//!   `secret`, `apiKey`, `authorization`, ... is replaced whatever it looks like;
+//! - by *value*: every secret the process has loaded (connector tokens, SMTP
+//!   passwords, webhook URLs; see [`mask_secret`]) is replaced wherever it
+//!   appears, whatever its shape, the way CI systems mask their secrets.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -145,8 +148,16 @@ static REDACTOR: LazyLock<Redactor> = LazyLock::new(|| {
     }
 });
 
-/// Replaces every secret-shaped part of a text with `[redacted]`.
+/// Replaces every secret-shaped part of a text, and every loaded secret
+/// value ([`mask_secret`]), with `[redacted]`.
 pub fn redact_str(text: &str) -> Cow<'_, str> {
+    match masks::apply(text) {
+        Cow::Borrowed(text) => redact_shapes(text),
+        Cow::Owned(masked) => Cow::Owned(redact_shapes(&masked).into_owned()),
+    }
+}
+
+fn redact_shapes(text: &str) -> Cow<'_, str> {
     let r = &*REDACTOR;
     // Most text holds no secret: one early-exiting scan decides that.
     if !r.any.is_match(text) {
@@ -297,9 +308,138 @@ pub fn redact_value(value: &mut serde_json::Value) -> bool {
     }
 }
 
+/// Registers a secret value the process has loaded (a connector token, an
+/// SMTP password, a webhook URL): from now on [`redact_str`], and so every
+/// passport, status message, Event, log line, export and console page,
+/// replaces it, along with its Base64 and percent-encoded forms, wherever it
+/// appears. Values shorter than [`MIN_MASKED_LEN`] characters are not masked
+/// (they would hide ordinary words); surrounding whitespace is ignored.
+pub fn mask_secret(value: &str) {
+    masks::register(value);
+}
+
+/// Shortest secret value [`mask_secret`] masks.
+pub const MIN_MASKED_LEN: usize = 4;
+
+/// Secret values known to this process, masked by value.
+mod masks {
+    use std::borrow::Cow;
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, LazyLock, RwLock};
+
+    use base64::Engine as _;
+    use regex::Regex;
+
+    use super::{MIN_MASKED_LEN, REDACTED};
+
+    /// More distinct values than any operator loads; past it, new values
+    /// still replace the oldest so that the newest secrets are always masked.
+    const MAX_VALUES: usize = 4096;
+
+    #[derive(Default)]
+    struct Masks {
+        values: BTreeSet<String>,
+        order: std::collections::VecDeque<String>,
+        matcher: Option<Arc<Regex>>,
+    }
+
+    static MASKS: LazyLock<RwLock<Masks>> = LazyLock::new(Default::default);
+
+    fn forms(value: &str) -> Vec<String> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut out = vec![
+            value.to_string(),
+            b64.encode(value),
+            b64.encode(value).trim_end_matches('=').to_string(),
+            b64url.encode(value),
+        ];
+        let encoded: String = value
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        out.push(encoded);
+        out.retain(|f| f.chars().count() >= MIN_MASKED_LEN);
+        out
+    }
+
+    pub(super) fn register(value: &str) {
+        let value = value.trim();
+        if value.chars().count() < MIN_MASKED_LEN || value == REDACTED {
+            return;
+        }
+        let Ok(mut m) = MASKS.write() else { return };
+        if m.values.contains(value) {
+            return;
+        }
+        for form in forms(value) {
+            if m.values.insert(form.clone()) {
+                m.order.push_back(form);
+            }
+        }
+        while m.order.len() > MAX_VALUES {
+            if let Some(old) = m.order.pop_front() {
+                m.values.remove(&old);
+            }
+        }
+        // Longest first, so that a value containing another is masked whole.
+        let mut all: Vec<&String> = m.values.iter().collect();
+        all.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let pattern = all
+            .iter()
+            .map(|v| regex::escape(v))
+            .collect::<Vec<_>>()
+            .join("|");
+        m.matcher = Regex::new(&pattern).ok().map(Arc::new);
+    }
+
+    pub(super) fn apply(text: &str) -> Cow<'_, str> {
+        let matcher = match MASKS.read() {
+            Ok(m) => m.matcher.clone(),
+            Err(_) => None,
+        };
+        match matcher {
+            Some(re) => match re.replace_all(text, REDACTED) {
+                Cow::Borrowed(_) => Cow::Borrowed(text),
+                Cow::Owned(s) => Cow::Owned(s),
+            },
+            None => Cow::Borrowed(text),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loaded_secret_values_are_masked_whatever_their_shape() {
+        // A plain random token, as a new user would put in a Secret.
+        let token = "q8ZrT4mW2xVb9LpNf3Hd";
+        let echoed = format!("upstream said: you sent {token} (hdr x={token})");
+        assert!(
+            redact_str(&echoed).contains(token),
+            "not masked before it is loaded"
+        );
+        mask_secret(&format!("  {token}\n"));
+        let out = redact_str(&echoed);
+        assert!(!out.contains(token), "{out}");
+        assert_eq!(out, "upstream said: you sent [redacted] (hdr x=[redacted])");
+        // Its encodings too: Basic credentials and query strings.
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(token);
+        assert!(!redact_str(&format!("h: {basic}")).contains(&basic));
+        mask_secret("p@ss word!");
+        assert!(!redact_str("u=p%40ss%20word%21").contains("p%40ss"));
+        // Too short to mask without hiding ordinary words.
+        mask_secret("abc");
+        assert_eq!(redact_str("abc def"), "abc def");
+    }
 
     #[test]
     fn plain_text_is_untouched() {

@@ -346,3 +346,127 @@ pub fn connectors() -> Connectors {
 pub fn connectors_with_timeout(timeout: Duration) -> Connectors {
     connectors_with(&[], timeout)
 }
+
+/// The request a gate for payment-api v2.18.4 in production makes of `spec`.
+pub fn request(
+    spec: &releasepassport::api::ConnectorScopeSpec,
+) -> releasepassport::connectors::ScopeRequest<'_> {
+    releasepassport::connectors::ScopeRequest {
+        namespace: "payments",
+        name: "payment-api-scope",
+        spec,
+        service: "payment-api",
+        environment: "production",
+        now: jiff::Timestamp::now(),
+        gate: "payment-api-production",
+        release: "v2.18.4",
+        previous_release: Some("v2.17.9"),
+    }
+}
+
+/// The token every provider test puts in Secret `provider-token` key `token`.
+pub const TOKEN: &str = "q8ZrT4mW2xVb9LpNf3HdKs";
+
+/// Connectors with [`TOKEN`] in `payments/provider-token`.
+pub fn with_token(timeout: Duration) -> Connectors {
+    connectors_with(&[("payments", "provider-token", "token", TOKEN)], timeout)
+}
+
+/// A fact's value in a document.
+pub fn fact(doc: &releasepassport::api::EvidenceDocument, name: &str) -> Option<Value> {
+    doc.facts
+        .iter()
+        .find(|f| f.name == name)
+        .and_then(|f| f.value.clone())
+}
+
+/// Every documented failure of a provider, answered by a local server for
+/// every request, mapped to the health the issue promises: 401
+/// CredentialRequired, 403 Forbidden, 404 Invalid, 429 Unreachable with the
+/// `Retry-After` honoured (no second call), 5xx Unreachable, a timeout
+/// Unreachable, an oversized or malformed body Invalid; and never the token
+/// in a message, even when the provider echoes it.
+pub async fn check_failure_modes(
+    provider: &str,
+    spec_for: impl Fn(&str) -> releasepassport::api::ConnectorScopeSpec,
+) {
+    use releasepassport::api::ConnectorHealth as H;
+    let cases = [
+        (
+            Answer::fixture(&format!("{provider}/error-401.json")),
+            H::CredentialRequired,
+        ),
+        (
+            Answer::fixture(&format!("{provider}/error-403.json")),
+            H::Forbidden,
+        ),
+        (
+            Answer::fixture(&format!("{provider}/error-404.json")),
+            H::Invalid,
+        ),
+        (
+            Answer::fixture(&format!("{provider}/error-500.json")),
+            H::Unreachable,
+        ),
+        (Answer::oversized(5 << 20), H::Invalid),
+        (Answer::text(200, "<html>maintenance</html>"), H::Invalid),
+        (
+            Answer::text(
+                502,
+                &format!("proxy: upstream rejected Authorization {TOKEN}"),
+            ),
+            H::Unreachable,
+        ),
+        (Answer::hang(), H::Unreachable),
+    ];
+    for (answer, health) in cases {
+        let status = answer.status;
+        let server = Replay::start(vec![answer]).await;
+        let spec = spec_for(&server.base);
+        let err = with_token(Duration::from_secs(2))
+            .collect(&request(&spec))
+            .await
+            .expect_err("a failure");
+        assert_eq!(err.health(), health, "HTTP {status}: {err}");
+        let text = releasepassport::passport::redact::redact_str(&err.to_string()).into_owned();
+        assert!(!text.contains(TOKEN), "{text}");
+        assert!(
+            !err.to_string().contains(TOKEN),
+            "the message itself: {err}"
+        );
+    }
+
+    // 429: reported, and no further call until Retry-After has passed.
+    let server = Replay::start(vec![Answer::fixture(&format!("{provider}/error-429.json"))]).await;
+    let spec = spec_for(&server.base);
+    let connectors = with_token(Duration::from_secs(2));
+    let err = connectors
+        .collect(&request(&spec))
+        .await
+        .expect_err("rate limited");
+    assert_eq!(err.health(), H::Unreachable, "{err}");
+    assert!(err.to_string().contains("429"), "{err}");
+    assert!(err.to_string().contains("backing off 30s"), "{err}");
+    let calls = server.received().len();
+    let again = connectors
+        .collect(&request(&spec))
+        .await
+        .expect_err("still backing off");
+    assert!(again.to_string().contains("backing off"), "{again}");
+    assert_eq!(
+        server.received().len(),
+        calls,
+        "called again during Retry-After"
+    );
+
+    // No Secret: CredentialRequired, naming it.
+    let server = Replay::start(vec![Answer::text(200, "{}")]).await;
+    let spec = spec_for(&server.base);
+    let err = connectors_with(&[], Duration::from_secs(2))
+        .collect(&request(&spec))
+        .await
+        .expect_err("no credential");
+    assert_eq!(err.health(), H::CredentialRequired, "{err}");
+    assert!(err.to_string().contains("provider-token"), "{err}");
+    assert!(server.received().is_empty(), "called without a credential");
+}
