@@ -143,7 +143,7 @@ async fn setup(prefix: &str) -> (Client, String) {
     Api::<Policy>::namespaced(client.clone(), &ns)
         .create(
             &PostParams::default(),
-            &support::load_yaml("examples/policy.yaml"),
+            &support::seed_policy_with_pushed_facts(),
         )
         .await
         .expect("policy");

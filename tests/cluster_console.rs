@@ -41,7 +41,7 @@ fn screenshot_dir() -> PathBuf {
 /// The seed's policy without the rule that needs a running Deployment, plus
 /// an optional rule that shows a CI note (which carries a token).
 fn policy() -> Policy {
-    let mut policy: Policy = support::load_yaml("examples/policy.yaml");
+    let mut policy: Policy = support::seed_policy_with_pushed_facts();
     policy.spec.rules.retain(|r| r.id != "deployment-ready");
     let note: PolicyRule = serde_json::from_value(json!({
         "id": "release-note", "label": "CI release note attached", "connector": "ingest",

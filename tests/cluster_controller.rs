@@ -146,7 +146,7 @@ fn seed_gate(ns: &str) -> ReleaseGate {
 async fn seed_objects(client: &Client, ns: &str) {
     let pp = PostParams::default();
     Api::<Policy>::namespaced(client.clone(), ns)
-        .create(&pp, &support::load_yaml("examples/policy.yaml"))
+        .create(&pp, &support::seed_policy_with_pushed_facts())
         .await
         .expect("policy");
     Api::<ConnectorScope>::namespaced(client.clone(), ns)
@@ -312,7 +312,7 @@ async fn cluster_reader_without_a_role_is_forbidden_and_the_operator_does_not_re
     let (client, ns) = setup("forbidden").await;
     reader(&client, &ns, false).await;
     ready_deployment(&client, &ns).await;
-    let mut policy: Policy = support::load_yaml("examples/policy.yaml");
+    let mut policy: Policy = support::seed_policy_with_pushed_facts();
     // Make the runtime rule required: without it the release cannot pass.
     for rule in &mut policy.spec.rules {
         if rule.id == "deployment-ready" {
@@ -377,7 +377,7 @@ async fn cluster_reader_without_a_role_is_forbidden_and_the_operator_does_not_re
 #[tokio::test]
 async fn cluster_stale_evidence_holds_without_user_action_and_fresh_evidence_allows_again() {
     let (client, ns) = setup("stale").await;
-    let mut policy: Policy = support::load_yaml("examples/policy.yaml");
+    let mut policy: Policy = support::seed_policy_with_pushed_facts();
     policy.spec.rules.retain(|r| r.id != "deployment-ready");
     Api::<Policy>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &policy)
@@ -449,7 +449,7 @@ async fn cluster_stale_evidence_holds_without_user_action_and_fresh_evidence_all
 #[tokio::test]
 async fn cluster_bad_policy_sets_a_condition_and_an_event_while_other_gates_keep_being_served() {
     let (client, ns) = setup("badpolicy").await;
-    let mut bad: Policy = support::load_yaml("examples/policy.yaml");
+    let mut bad: Policy = support::seed_policy_with_pushed_facts();
     bad.metadata.name = Some("broken".into());
     bad.spec.rules[0].expression = Some("facts.argocd.sync_status ==".into());
     Api::<Policy>::namespaced(client.clone(), &ns)
@@ -459,7 +459,7 @@ async fn cluster_bad_policy_sets_a_condition_and_an_event_while_other_gates_keep
     Api::<Policy>::namespaced(client.clone(), &ns)
         .create(
             &PostParams::default(),
-            &support::load_yaml("examples/policy.yaml"),
+            &support::seed_policy_with_pushed_facts(),
         )
         .await
         .expect("good policy");
@@ -538,8 +538,7 @@ async fn cluster_bad_policy_sets_a_condition_and_an_event_while_other_gates_keep
     assert_eq!(pp.spec.decision, Decision::Hold);
 
     // Fixing the policy re-evaluates the gate without a restart.
-    let fix =
-        json!({"spec": {"rules": support::load_yaml::<Policy>("examples/policy.yaml").spec.rules}});
+    let fix = json!({"spec": {"rules": support::seed_policy_with_pushed_facts().spec.rules}});
     Api::<Policy>::namespaced(client.clone(), &ns)
         .patch("broken", &PatchParams::default(), &Patch::Merge(&fix))
         .await

@@ -31,7 +31,7 @@ async fn setup(prefix: &str) -> (Client, String) {
     });
     let ns = support::namespace(&client, prefix).await;
     // The seed's Policy (named like the gate, the `--policy` default), without the rule that needs a running Deployment.
-    let mut policy: Policy = support::load_yaml("examples/policy.yaml");
+    let mut policy: Policy = support::seed_policy_with_pushed_facts();
     policy.spec.rules.retain(|r| r.id != "deployment-ready");
     Api::<Policy>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &policy)

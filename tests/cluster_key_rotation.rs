@@ -140,7 +140,7 @@ async fn allowing_gate(client: &Client, ns: &str) {
     Api::<Policy>::namespaced(client.clone(), ns)
         .create(
             &PostParams::default(),
-            &support::load_yaml("examples/policy.yaml"),
+            &support::seed_policy_with_pushed_facts(),
         )
         .await
         .expect("policy");

@@ -55,7 +55,7 @@ async fn cluster_one_leader_writes_and_the_standby_takes_over_when_it_dies() {
     Api::<Policy>::namespaced(client.clone(), &ns)
         .create(
             &PostParams::default(),
-            &support::load_yaml("examples/policy.yaml"),
+            &support::seed_policy_with_pushed_facts(),
         )
         .await
         .expect("policy");

@@ -240,7 +240,7 @@ async fn gate(client: &Client, ns: &str, mode: Mode) {
     let created = Api::<Policy>::namespaced(client.clone(), ns)
         .create(
             &PostParams::default(),
-            &support::load_yaml("examples/policy.yaml"),
+            &support::seed_policy_with_pushed_facts(),
         )
         .await;
     created_or_exists(created, "policy");

@@ -68,6 +68,27 @@ pub struct PolicySpec {
     /// Failing them yields ROLLBACK_RECOMMENDED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_deploy: Option<PostDeployPolicy>,
+    /// Stop the line while an incident of this priority (or a more severe
+    /// one) is open on the service: a BLOCK rule `incident-freeze` over the
+    /// incident connector's facts, whose next action names the incident.
+    /// `incidentFreeze: {}` freezes on Sev-1 (priority 1) PagerDuty incidents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_freeze: Option<IncidentFreeze>,
+}
+
+/// The incident freeze preset.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct IncidentFreeze {
+    /// Incident connector whose evidence is read: `pagerduty` (the default) or `opsgenie`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub connector: Option<String>,
+    /// Freeze while an incident at this priority or more severe is open:
+    /// 1 (Sev-1 / P1, the default) to 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 5))]
+    pub priority: Option<u8>,
 }
 
 /// One decision rule.

@@ -103,7 +103,7 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     };
 
     // 2. Collect evidence from the ConnectorScopes.
-    let evidence = collect(gate, ctx, &ns, now).await?;
+    let (evidence, unavailable) = collect(gate, ctx, &ns, now).await?;
 
     // 3. Evaluate: post-deploy rules too while the target runs this release
     //    and its watch window is open.
@@ -127,13 +127,16 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
         actor: &ctx.config.actor,
         stage,
     };
-    let evaluation = match engine::evaluate(&input) {
+    let mut evaluation = match engine::evaluate(&input) {
         Ok(e) => e,
         Err(err) => {
             let msg = format!("ReleaseGate cannot be evaluated: {err}");
             return gate_failed(gate, ctx, "InvalidReleaseGate", &msg, now).await;
         }
     };
+
+    // Evidence a scope could not read is explained where it is missing.
+    engine::explain_unavailable(&mut evaluation.passport, &unavailable, now);
 
     // 4. Sign.
     let document = evaluation
@@ -447,9 +450,10 @@ async fn collect(
     ctx: &Context,
     ns: &str,
     now: Timestamp,
-) -> Result<Vec<EvidenceDocument>, Error> {
+) -> Result<(Vec<EvidenceDocument>, Vec<engine::Unavailable>), Error> {
     let scopes: Api<ConnectorScope> = Api::namespaced(ctx.client.clone(), ns);
     let mut evidence = Vec::new();
+    let mut unavailable = Vec::new();
     for reference in &gate.spec.connector_scopes {
         let Some(scope) = scopes.get_opt(&reference.name).await? else {
             publish(
@@ -499,8 +503,21 @@ async fn collect(
                             .max(0.0),
                     );
                 let observed = doc.freshness.observed_at;
+                let max_age = doc
+                    .freshness
+                    .max_age_seconds
+                    .unwrap_or(req.max_age_seconds());
+                // The source's own timestamps say how old its answer is.
+                let health = if observed
+                    .saturating_add(jiff::SignedDuration::from_secs(max_age))
+                    .is_ok_and(|t| t < now)
+                {
+                    ConnectorHealth::Stale
+                } else {
+                    ConnectorHealth::Healthy
+                };
                 evidence.push(doc);
-                (ConnectorHealth::Healthy, message, Some(observed))
+                (health, message, Some(observed))
             }
             Ok(None) => (
                 ConnectorHealth::Healthy,
@@ -517,12 +534,18 @@ async fn collect(
                     .inc();
                 let message = passport::redact::redact_str(&err.to_string()).into_owned();
                 tracing::info!(scope = %reference.name, namespace = %ns, health = err.reason(), %message, "connector produced no evidence");
+                unavailable.push(engine::Unavailable {
+                    connector: connector.clone(),
+                    scope: reference.name.clone(),
+                    health: err.reason().to_string(),
+                    message: message.clone(),
+                });
                 (err.health(), message, None)
             }
         };
         scope_status(ctx, &scopes, &scope, health, &message, observed, now).await;
     }
-    Ok(evidence)
+    Ok((evidence, unavailable))
 }
 
 async fn scope_status(

@@ -135,6 +135,12 @@ pub fn compile(policy: &PolicySpec) -> Result<CompiledPolicy, PolicyError> {
                 .enumerate()
                 .map(|(i, r)| (format!("postDeploy.rules[{i}]"), r, Stage::PostDeploy))
         }));
+    let freeze = policy.incident_freeze.as_ref().map(incident_freeze_rule);
+    let all = all.chain(
+        freeze
+            .iter()
+            .map(|r| ("incidentFreeze".to_string(), r, Stage::PreDeploy)),
+    );
     let mut has_expression = false;
     for (path, rule, stage) in all {
         if !ids.insert(rule.id.clone()) {
@@ -218,6 +224,44 @@ pub fn compile(policy: &PolicySpec) -> Result<CompiledPolicy, PolicyError> {
         hash,
         cel_env: has_expression.then(|| Arc::new(cel::Env::stdlib())),
     })
+}
+
+/// Id of the rule an `incidentFreeze` compiles to.
+pub const INCIDENT_FREEZE_RULE: &str = "incident-freeze";
+
+/// The rule behind `incidentFreeze`: BLOCK while the incident connector
+/// reports an open incident at the priority or above, naming it.
+fn incident_freeze_rule(freeze: &crate::api::IncidentFreeze) -> PolicyRule {
+    let priority = freeze.priority.unwrap_or(1).clamp(1, 5);
+    let connector = freeze
+        .connector
+        .clone()
+        .unwrap_or_else(|| "pagerduty".into());
+    let what = if priority == 1 {
+        "Sev-1 (P1)".to_string()
+    } else {
+        format!("P{priority} or more severe")
+    };
+    PolicyRule {
+        id: INCIDENT_FREEZE_RULE.into(),
+        label: format!("Incident freeze: no open {what} incident on the service"),
+        connector,
+        fact: format!("active_p{priority}_or_higher_incidents"),
+        condition: Some(crate::api::RuleCondition {
+            operator: Operator::Equals,
+            value: Some(serde_json::json!(0)),
+            values: None,
+        }),
+        expression: None,
+        on_fail: Decision::Block,
+        required: true,
+        max_age_seconds: None,
+        next_action: Some(
+            "Incident freeze: resolve {evidence.most_severe_incident}, then re-run the gate for {service} {release}."
+                .into(),
+        ),
+        weight: None,
+    }
 }
 
 fn scalar(

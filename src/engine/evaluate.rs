@@ -590,8 +590,19 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
     };
     if decision != Decision::Allow {
         for o in outcomes.iter().filter(|o| o.asks.is_some()) {
-            let action = match &o.rule.next_action {
-                Some(t) => t.render(|p| lookup(p, Some(o.rule))),
+            let rendered = o.rule.next_action.as_ref().and_then(|t| {
+                t.render_with_evidence(
+                    |p| lookup(p, Some(o.rule)),
+                    |name| {
+                        facts
+                            .get(&(o.rule.connector.as_str(), name))
+                            .and_then(|obs| obs.fact.value.as_ref())
+                            .map(|v| Cow::Owned(raw_text(v)))
+                    },
+                )
+            });
+            let action = match rendered {
+                Some(action) => action,
                 None => match o.result.state {
                     ResultState::Missing => format!(
                         "Attach {} evidence for {} {} ({}), then re-run the gate.",

@@ -21,12 +21,14 @@
 mod compile;
 mod evaluate;
 pub mod template;
+mod unavailable;
 pub mod value;
 
 use std::fmt;
 
 pub use compile::{CompiledPolicy, Stage, compile};
 pub use evaluate::{EvaluateError, Evaluation, EvaluationInput, evaluate};
+pub use unavailable::{Unavailable, explain_unavailable};
 
 use crate::api::{Decision, PolicySpec};
 

@@ -1,4 +1,6 @@
 //! Next-action templates: `Attach rollback artifact for {service} {rollback.release}.`
+//! Besides the gate's values, `{evidence.<fact>}` names a fact of the rule's
+//! own connector (e.g. `Resolve {evidence.most_severe_incident} first.`).
 
 use std::borrow::Cow;
 
@@ -48,7 +50,12 @@ impl Placeholder {
 enum Segment {
     Text(String),
     Value(Placeholder),
+    /// `{evidence.<fact>}`: a fact of the rule's connector.
+    Evidence(String),
 }
+
+/// Prefix of the placeholders that name a fact of the rule's connector.
+pub const EVIDENCE_PREFIX: &str = "evidence.";
 
 /// A parsed template. `{{` and `}}` write literal braces.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,10 +90,25 @@ impl Template {
                         return Err(TemplateError(format!("unclosed `{{` at character {i}")));
                     };
                     let name = rest[..close].trim();
+                    if let Some(fact) = name.strip_prefix(EVIDENCE_PREFIX) {
+                        if fact.is_empty() {
+                            return Err(TemplateError(format!(
+                                "{{{EVIDENCE_PREFIX}}} needs a fact name, e.g. {{{EVIDENCE_PREFIX}most_severe_incident}}"
+                            )));
+                        }
+                        if !text.is_empty() {
+                            segments.push(Segment::Text(std::mem::take(&mut text)));
+                        }
+                        segments.push(Segment::Evidence(fact.to_string()));
+                        for _ in 0..rest[..=close].chars().count() {
+                            chars.next();
+                        }
+                        continue;
+                    }
                     let placeholder = Placeholder::parse(name).ok_or_else(|| {
                         let known: Vec<&str> = Placeholder::NAMES.iter().map(|(n, _)| *n).collect();
                         TemplateError(format!(
-                            "unknown placeholder {{{name}}}; known: {}",
+                            "unknown placeholder {{{name}}}; known: {}, {{{EVIDENCE_PREFIX}<fact>}}",
                             known.join(", ")
                         ))
                     })?;
@@ -112,22 +134,35 @@ impl Template {
             .iter()
             .map(|s| match s {
                 Segment::Text(t) => t.len(),
-                Segment::Value(_) => 24,
+                Segment::Value(_) | Segment::Evidence(_) => 24,
             })
             .sum();
         Ok(Template { segments, len_hint })
     }
 
-    /// Fills the template in.
+    /// Fills the template in; `{evidence.<fact>}` placeholders render empty
+    /// (see [`Template::render_with_evidence`]).
     pub fn render<'v>(&self, lookup: impl Fn(Placeholder) -> Cow<'v, str>) -> String {
+        self.render_with_evidence(lookup, |_| Some(Cow::Borrowed("")))
+            .unwrap_or_default()
+    }
+
+    /// Fills the template in, facts from `evidence`; `None` when a fact it
+    /// names is absent (the caller then says something that needs none).
+    pub fn render_with_evidence<'v, 'e>(
+        &self,
+        lookup: impl Fn(Placeholder) -> Cow<'v, str>,
+        evidence: impl Fn(&str) -> Option<Cow<'e, str>>,
+    ) -> Option<String> {
         let mut out = String::with_capacity(self.len_hint);
         for segment in &self.segments {
             match segment {
                 Segment::Text(t) => out.push_str(t),
                 Segment::Value(p) => out.push_str(&lookup(*p)),
+                Segment::Evidence(fact) => out.push_str(&evidence(fact)?),
             }
         }
-        out
+        Some(out)
     }
 }
 
@@ -156,6 +191,19 @@ mod tests {
     #[test]
     fn rejects_unclosed_brace() {
         assert!(Template::parse("Ask {service").is_err());
+    }
+
+    #[test]
+    fn evidence_placeholders_name_facts_or_give_way() {
+        let t =
+            Template::parse("Resolve {evidence.most_severe_incident} before {release}.").unwrap();
+        let s = t.render_with_evidence(
+            |_| "v2".into(),
+            |f| (f == "most_severe_incident").then(|| "incident #7".into()),
+        );
+        assert_eq!(s.as_deref(), Some("Resolve incident #7 before v2."));
+        assert_eq!(t.render_with_evidence(|_| "v2".into(), |_| None), None);
+        assert!(Template::parse("{evidence.}").is_err());
     }
 
     #[test]

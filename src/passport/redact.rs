@@ -81,9 +81,10 @@ const RULES: &[(&str, &str)] = &[
         r"(?i)\b(bearer|basic|token|digest|negotiate|apikey|sso-key)(\s+|\s*=\s*)[A-Za-z0-9._~+/=:\-]{6,}",
         "${1} [redacted]",
     ),
-    // Command-line flags.
+    // Command-line flags (a flag starts a word: `pagerduty-token not found`
+    // names a Secret, it passes no value).
     (
-        r"(?i)(--?(?:password|passwd|pass|token|secret|api-key|apikey|access-key|secret-key|client-secret|auth)(?:=|\s+))[^\s]+",
+        r"(?i)((?:^|[\s\[(,'\x22])--?(?:password|passwd|pass|token|secret|api-key|apikey|access-key|secret-key|client-secret|auth)(?:=|\s+))[^\s]+",
         "${1}[redacted]",
     ),
     // Assignments: password=..., "apiKey": "...", AWS_SECRET_ACCESS_KEY: ...
@@ -460,6 +461,17 @@ mod tests {
         let out = redact_str("Authorization: Bearer abcdef123456");
         assert!(!out.contains("abcdef123456"), "{out}");
         assert!(out.starts_with("Authorization: "), "{out}");
+    }
+
+    #[test]
+    fn secret_names_ending_in_token_are_not_flags() {
+        let text = "Secret pagerduty-token not found in namespace payments";
+        assert_eq!(redact_str(text), text);
+        assert_eq!(
+            redact_str("run --token s3cr3tvalue"),
+            "run --token [redacted]"
+        );
+        assert!(!redact_str("--password=hunter22").contains("hunter22"));
     }
 
     #[test]

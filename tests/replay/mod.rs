@@ -108,6 +108,15 @@ impl Answer {
         self
     }
 
+    /// The same answer with `Date` set to now (fixtures carry the date they
+    /// were recorded with; tests on the real clock need fresh answers).
+    pub fn dated_now(self) -> Answer {
+        let now = jiff::fmt::rfc2822::DateTimePrinter::new()
+            .timestamp_to_rfc9110_string(&jiff::Timestamp::now())
+            .expect("HTTP date");
+        self.header("date", &now)
+    }
+
     /// The body as text, with `{base}` replaced (fixtures whose pagination
     /// links name the server).
     fn body_for(&self, base: &str) -> Option<Vec<u8>> {
@@ -265,6 +274,15 @@ impl Replay {
     /// A URL on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// From now on, the routes for `path` answer `answer`.
+    pub fn set_answer(&self, path: &str, answer: Answer) {
+        let mut s = self.shared.lock().expect("replay state");
+        for (route, served) in s.routes.iter_mut().filter(|(r, _)| r.path == path) {
+            route.answers = vec![answer.clone()];
+            *served = 0;
+        }
     }
 
     /// Every request received so far.
