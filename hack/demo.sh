@@ -5,7 +5,9 @@
 #   - Prometheus: a local Prometheus server scraping a small exporter (2.7% errors
 #     in production, 0.3% in staging);
 #   - Argo CD: an Application resource (synced, with history);
-#   - CI (ingest): incident and change-approval facts pushed into the gate.
+#   - PagerDuty and Jira: the pagerduty and jira connectors read the demo
+#     exporter, which answers as those APIs do (no incident; the production
+#     change ticket awaits approval, the staging one is approved).
 # Production ends HOLD (error rate, rollback image, change approval), staging ALLOW.
 # The CRDs and the operator's RBAC come from the Helm chart, and the operator
 # runs with a token of the chart's ServiceAccount: exactly the rights an
@@ -97,14 +99,13 @@ say "applying examples/ (the payment-api release of the sample passport) in name
 kubectl apply -n "$ns" -f examples/policy.yaml -f examples/releasegate.yaml -f examples/demo/staging.yaml \
   -f examples/connectorscope-prometheus.yaml -f examples/connectorscope-kubernetes.yaml -f examples/connectorscope-argocd.yaml >/dev/null
 
-# CI pushes what only it knows: no Sev-1 incident; the change approval is
-# linked for staging but not (yet) for production.
+# The PagerDuty and Jira scopes, with random tokens in their Secrets.
+for secret in pagerduty-token jira-token; do
+  kubectl get secret -n "$ns" "$secret" >/dev/null 2>&1 ||
+    kubectl create secret generic -n "$ns" "$secret" --from-literal=token="$(openssl rand -hex 20)" >/dev/null
+done
+kubectl apply -n "$ns" -f examples/demo/providers.yaml >/dev/null
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-ingest() {
-  printf '{"spec":{"evidence":[{"connector":"ingest","scope":{"source":"ci"},"freshness":{"observedAt":"%s","maxAgeSeconds":86400},"facts":[{"name":"active_sev1_incidents","value":0},{"name":"change_approval_linked","value":%s}]}]}}' "$now" "$1"
-}
-kubectl patch -n "$ns" releasegate/payment-api-production --type=merge -p "$(ingest false)" >/dev/null
-kubectl patch -n "$ns" releasegate/payment-api-staging --type=merge -p "$(ingest true)" >/dev/null
 
 say "waiting for Prometheus to have two scrapes of the exporter"
 for _ in $(seq 1 60); do
