@@ -206,6 +206,8 @@ const ADAPTER_TESTS: &[(ConnectorKind, &str)] = &[
     (ConnectorKind::Http, "tests/connectors_http.rs"),
     (ConnectorKind::Pagerduty, "tests/connectors_pagerduty.rs"),
     (ConnectorKind::Jira, "tests/connectors_jira.rs"),
+    (ConnectorKind::Opsgenie, "tests/connectors_opsgenie.rs"),
+    (ConnectorKind::Servicenow, "tests/connectors_servicenow.rs"),
 ];
 
 #[test]

@@ -23,9 +23,11 @@ pub mod incidents;
 pub mod jira;
 pub mod kubernetes;
 pub mod matrix;
+pub mod opsgenie;
 pub mod pagerduty;
 pub mod prometheus;
 mod saas;
+pub mod servicenow;
 
 /// Default time a connector may take before it counts as unreachable.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -115,9 +117,9 @@ pub fn adapter(kind: ConnectorKind) -> Option<Collector> {
         // Incidents, changes, errors and notifications.
         ConnectorKind::Pagerduty => Some(collector!(pagerduty)),
         ConnectorKind::Jira => Some(collector!(jira)),
+        ConnectorKind::Opsgenie => Some(collector!(opsgenie)),
+        ConnectorKind::Servicenow => Some(collector!(servicenow)),
         ConnectorKind::Sentry
-        | ConnectorKind::Opsgenie
-        | ConnectorKind::Servicenow
         | ConnectorKind::Linear
         | ConnectorKind::Slack
         | ConnectorKind::Email => None,

@@ -108,7 +108,7 @@ pub(super) async fn collect(
                 req,
                 &PROVIDER,
                 &format!("service {id}"),
-                get(format!("{base}/services/{}", path_segment(id))),
+                get(format!("{base}/services/{}", saas::path_segment(id))),
             )
             .await?;
         dates.push(answer.date);
@@ -213,14 +213,4 @@ fn document(
         },
         facts,
     }
-}
-
-/// An id as one URL path segment (ids are alphanumeric; anything else is escaped).
-fn path_segment(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -62,7 +62,6 @@ pub(super) struct Provider {
 /// A successful answer.
 pub(super) struct Answer {
     pub body: Value,
-    #[allow(dead_code)]
     pub headers: HeaderMap,
     /// The provider's `Date`, never later than our clock.
     pub date: Option<Timestamp>,
@@ -218,6 +217,8 @@ pub(super) fn retry_after(headers: &HeaderMap, now: Timestamp) -> Duration {
         })
         .or_else(|| text("ratelimit-reset").and_then(seconds))
         .or_else(|| text("x-ratelimit-reset").and_then(seconds))
+        // Opsgenie names the period its quota counts in.
+        .or_else(|| text("x-ratelimit-period-in-sec").and_then(seconds))
         .unwrap_or(DEFAULT_BACKOFF);
     wait.clamp(Duration::from_secs(1), MAX_BACKOFF)
 }
@@ -234,6 +235,16 @@ pub(super) fn date_of(headers: &HeaderMap) -> Option<Timestamp> {
         .get(reqwest::header::DATE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_http_date)
+}
+
+/// A provider-side name or id as one URL path segment.
+pub(super) fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A header value that never shows up in debug output.
