@@ -208,6 +208,7 @@ const ADAPTER_TESTS: &[(ConnectorKind, &str)] = &[
     (ConnectorKind::Jira, "tests/connectors_jira.rs"),
     (ConnectorKind::Opsgenie, "tests/connectors_opsgenie.rs"),
     (ConnectorKind::Servicenow, "tests/connectors_servicenow.rs"),
+    (ConnectorKind::Linear, "tests/connectors_linear.rs"),
 ];
 
 #[test]

@@ -24,6 +24,7 @@ const FIELDS: &str = "status,updated,fixVersions";
 const PROVIDER: Provider = Provider {
     name: "Jira",
     error_message,
+    effective_status: saas::as_sent,
 };
 
 /// `{"errorMessages": ["..."], "errors": {"field": "..."}}`; JSM adds `{"errorMessage": "..."}`.

@@ -22,6 +22,7 @@ pub mod http;
 pub mod incidents;
 pub mod jira;
 pub mod kubernetes;
+pub mod linear;
 pub mod matrix;
 pub mod opsgenie;
 pub mod pagerduty;
@@ -119,10 +120,8 @@ pub fn adapter(kind: ConnectorKind) -> Option<Collector> {
         ConnectorKind::Jira => Some(collector!(jira)),
         ConnectorKind::Opsgenie => Some(collector!(opsgenie)),
         ConnectorKind::Servicenow => Some(collector!(servicenow)),
-        ConnectorKind::Sentry
-        | ConnectorKind::Linear
-        | ConnectorKind::Slack
-        | ConnectorKind::Email => None,
+        ConnectorKind::Linear => Some(collector!(linear)),
+        ConnectorKind::Sentry | ConnectorKind::Slack | ConnectorKind::Email => None,
     }
 }
 

@@ -21,6 +21,7 @@ const PAGE: usize = 100;
 const PROVIDER: Provider = Provider {
     name: "Opsgenie",
     error_message,
+    effective_status: saas::as_sent,
 };
 
 /// `{"message": "...", "took": 0.0, "requestId": "..."}`

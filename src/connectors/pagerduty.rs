@@ -19,6 +19,7 @@ const PAGE: usize = 100;
 const PROVIDER: Provider = Provider {
     name: "PagerDuty",
     error_message,
+    effective_status: saas::as_sent,
 };
 
 /// `{"error": {"message": "...", "code": 2006, "errors": ["..."]}}`

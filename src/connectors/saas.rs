@@ -57,6 +57,14 @@ pub(super) struct Provider {
     pub name: &'static str,
     /// The human message of an error body, in the provider's documented shape.
     pub error_message: fn(&Value) -> Option<String>,
+    /// The HTTP status an error answer stands for: GraphQL APIs say
+    /// "authentication error" or "ratelimited" in the body of a 400.
+    pub effective_status: fn(StatusCode, &Value) -> StatusCode,
+}
+
+/// For providers whose HTTP status says it all.
+pub(super) fn as_sent(status: StatusCode, _: &Value) -> StatusCode {
+    status
 }
 
 /// A successful answer.
@@ -117,7 +125,21 @@ impl Connectors {
                 date,
             });
         }
-        let detail = error_detail(response, provider).await;
+        let (detail, status) = error_detail(response, provider, status).await;
+        Err(self.failure(req, provider, what, status, &headers, &detail))
+    }
+
+    /// The health a provider's failure maps to (see [`Connectors::call`]).
+    pub(super) fn failure(
+        &self,
+        req: &ScopeRequest<'_>,
+        provider: &Provider,
+        what: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+        detail: &str,
+    ) -> ConnectorError {
+        let name = provider.name;
         let detail = if detail.is_empty() {
             String::new()
         } else {
@@ -129,7 +151,7 @@ impl Connectors {
             .as_ref()
             .map(|r| format!("Secret {} key {}", r.name, r.key))
             .unwrap_or_else(|| "secretRef".into());
-        Err(match status {
+        match status {
             StatusCode::UNAUTHORIZED => ConnectorError::CredentialRequired(format!(
                 "{name} rejected the credential for {what} (HTTP 401{detail}); put a valid token in {secret}"
             )),
@@ -140,7 +162,7 @@ impl Connectors {
                 "{name}: {what} not found (HTTP 404{detail}); check the scope"
             )),
             StatusCode::TOO_MANY_REQUESTS => {
-                let wait = retry_after(&headers, req.now);
+                let wait = retry_after(headers, req.now);
                 self.backoff.hold(req, wait);
                 ConnectorError::Unreachable(format!(
                     "{name} rate limit reached reading {what} (HTTP 429{detail}); backing off {}s as the provider asked",
@@ -151,19 +173,32 @@ impl Connectors {
                 "{name} failed answering {what} (HTTP {s}{detail})"
             )),
             s => ConnectorError::Invalid(format!("{name} refused {what} (HTTP {s}{detail})")),
-        })
+        }
     }
 }
 
-/// The provider's message of an error answer, bounded and redacted.
-async fn error_detail(response: reqwest::Response, provider: &Provider) -> String {
+/// The provider's message of an error answer, bounded and redacted, and
+/// the status it stands for.
+async fn error_detail(
+    response: reqwest::Response,
+    provider: &Provider,
+    status: StatusCode,
+) -> (String, StatusCode) {
     let Ok(body) = read_bounded(response, MAX_ERROR_BYTES, provider.name, "an error").await else {
-        return String::new();
+        return (String::new(), status);
     };
-    let text = match serde_json::from_slice::<Value>(&body) {
-        Ok(v) => (provider.error_message)(&v).unwrap_or_default(),
-        Err(_) => String::from_utf8_lossy(&body).trim().to_string(),
+    let (text, status) = match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => (
+            (provider.error_message)(&v).unwrap_or_default(),
+            (provider.effective_status)(status, &v),
+        ),
+        Err(_) => (String::from_utf8_lossy(&body).trim().to_string(), status),
     };
+    (clean_detail(&text), status)
+}
+
+/// An error text as shown: at most 300 characters, redacted.
+pub(super) fn clean_detail(text: &str) -> String {
     let text: String = text.chars().take(300).collect();
     redact::redact_str(text.trim()).into_owned()
 }
@@ -219,6 +254,13 @@ pub(super) fn retry_after(headers: &HeaderMap, now: Timestamp) -> Duration {
         .or_else(|| text("x-ratelimit-reset").and_then(seconds))
         // Opsgenie names the period its quota counts in.
         .or_else(|| text("x-ratelimit-period-in-sec").and_then(seconds))
+        // Linear: when the request quota refills, in epoch milliseconds.
+        .or_else(|| {
+            let ms: i64 = text("x-ratelimit-requests-reset")?.trim().parse().ok()?;
+            let at = Timestamp::from_millisecond(ms).ok()?;
+            let left = at.duration_since(now).as_millis().max(0);
+            Some(Duration::from_secs(((left + 999) / 1000) as u64))
+        })
         .unwrap_or(DEFAULT_BACKOFF);
     wait.clamp(Duration::from_secs(1), MAX_BACKOFF)
 }

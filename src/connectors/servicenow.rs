@@ -21,6 +21,7 @@ const FIELDS: &str = "sys_id,number,state,approval,start_date,end_date,sys_updat
 const PROVIDER: Provider = Provider {
     name: "ServiceNow",
     error_message,
+    effective_status: saas::as_sent,
 };
 
 /// `{"error": {"message": "...", "detail": "..."}, "status": "failure"}`

@@ -331,8 +331,13 @@ async fn handle(
         return Response::default();
     };
     let mut response = Response::builder().status(answer.status);
+    // Fixtures whose rate-limit reset is a moment name it relative to now.
+    let in_30s = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(30)).as_millisecond();
     for (k, v) in &answer.headers {
-        response = response.header(k.as_str(), v.replace("{base}", &base));
+        let v = v
+            .replace("{base}", &base)
+            .replace("{epoch_ms_in_30s}", &in_30s.to_string());
+        response = response.header(k.as_str(), v);
     }
     response.body(Body::from(body)).expect("response")
 }
