@@ -209,6 +209,7 @@ const ADAPTER_TESTS: &[(ConnectorKind, &str)] = &[
     (ConnectorKind::Opsgenie, "tests/connectors_opsgenie.rs"),
     (ConnectorKind::Servicenow, "tests/connectors_servicenow.rs"),
     (ConnectorKind::Linear, "tests/connectors_linear.rs"),
+    (ConnectorKind::Sentry, "tests/connectors_sentry.rs"),
 ];
 
 #[test]

@@ -28,6 +28,7 @@ pub mod opsgenie;
 pub mod pagerduty;
 pub mod prometheus;
 mod saas;
+pub mod sentry;
 pub mod servicenow;
 
 /// Default time a connector may take before it counts as unreachable.
@@ -121,7 +122,8 @@ pub fn adapter(kind: ConnectorKind) -> Option<Collector> {
         ConnectorKind::Opsgenie => Some(collector!(opsgenie)),
         ConnectorKind::Servicenow => Some(collector!(servicenow)),
         ConnectorKind::Linear => Some(collector!(linear)),
-        ConnectorKind::Sentry | ConnectorKind::Slack | ConnectorKind::Email => None,
+        ConnectorKind::Sentry => Some(collector!(sentry)),
+        ConnectorKind::Slack | ConnectorKind::Email => None,
     }
 }
 

@@ -254,6 +254,14 @@ pub(super) fn retry_after(headers: &HeaderMap, now: Timestamp) -> Duration {
         .or_else(|| text("x-ratelimit-reset").and_then(seconds))
         // Opsgenie names the period its quota counts in.
         .or_else(|| text("x-ratelimit-period-in-sec").and_then(seconds))
+        // Sentry: when the window resets, in epoch seconds.
+        .or_else(|| {
+            let at: i64 = text("x-sentry-rate-limit-reset")?.trim().parse().ok()?;
+            let at = Timestamp::from_second(at).ok()?;
+            Some(Duration::from_secs(
+                at.duration_since(now).as_secs().max(0) as u64
+            ))
+        })
         // Linear: when the request quota refills, in epoch milliseconds.
         .or_else(|| {
             let ms: i64 = text("x-ratelimit-requests-reset")?.trim().parse().ok()?;
@@ -346,7 +354,6 @@ pub(super) fn observed(answers: &[Option<Timestamp>], now: Timestamp) -> Timesta
 
 /// The next page of a `Link` header (`<url>; rel="next"`), when the
 /// provider says it has results (Sentry adds `results="false"` to an empty one).
-#[allow(dead_code)]
 pub(super) fn link_next(headers: &HeaderMap) -> Option<String> {
     let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
     link.split(',').find_map(|part| {
@@ -369,7 +376,6 @@ pub(super) fn link_next(headers: &HeaderMap) -> Option<String> {
 
 /// A page URL a provider returned must stay on its API: same scheme, host
 /// and port as the configured base.
-#[allow(dead_code)]
 pub(super) fn same_origin(base: &str, next: &str) -> Result<reqwest::Url, ConnectorError> {
     let base = reqwest::Url::parse(base).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
     let url = reqwest::Url::parse(next)

@@ -336,7 +336,8 @@ async fn handle(
     for (k, v) in &answer.headers {
         let v = v
             .replace("{base}", &base)
-            .replace("{epoch_ms_in_30s}", &in_30s.to_string());
+            .replace("{epoch_ms_in_30s}", &in_30s.to_string())
+            .replace("{epoch_s_in_30s}", &(in_30s / 1000 + 1).to_string());
         response = response.header(k.as_str(), v);
     }
     response.body(Body::from(body)).expect("response")
