@@ -210,6 +210,8 @@ const ADAPTER_TESTS: &[(ConnectorKind, &str)] = &[
     (ConnectorKind::Servicenow, "tests/connectors_servicenow.rs"),
     (ConnectorKind::Linear, "tests/connectors_linear.rs"),
     (ConnectorKind::Sentry, "tests/connectors_sentry.rs"),
+    (ConnectorKind::Slack, "tests/connectors_slack.rs"),
+    (ConnectorKind::Email, "tests/connectors_email.rs"),
 ];
 
 #[test]

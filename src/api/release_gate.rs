@@ -264,17 +264,23 @@ pub enum HistoryType {
     SigningKeyChanged,
     /// The admission webhook denied a promotion (recorded as an Event only).
     AdmissionDenied,
+    /// A decision change was delivered to a notification scope (Slack, email).
+    NotificationDelivered,
+    /// A decision change could not be delivered to a notification scope.
+    NotificationFailed,
 }
 
 impl HistoryType {
     /// Every kind, in declaration order.
-    pub const ALL: [HistoryType; 6] = [
+    pub const ALL: [HistoryType; 8] = [
         HistoryType::DecisionChanged,
         HistoryType::ApprovalAdded,
         HistoryType::WaiverAdded,
         HistoryType::WaiverExpired,
         HistoryType::SigningKeyChanged,
         HistoryType::AdmissionDenied,
+        HistoryType::NotificationDelivered,
+        HistoryType::NotificationFailed,
     ];
 
     /// The wire name, also the `reason` of the Kubernetes Event.
@@ -286,6 +292,8 @@ impl HistoryType {
             HistoryType::WaiverExpired => "WaiverExpired",
             HistoryType::SigningKeyChanged => "SigningKeyChanged",
             HistoryType::AdmissionDenied => "AdmissionDenied",
+            HistoryType::NotificationDelivered => "NotificationDelivered",
+            HistoryType::NotificationFailed => "NotificationFailed",
         }
     }
 

@@ -96,6 +96,10 @@ pub struct ControllerArgs {
     /// port-forward` or a TLS-terminating Ingress.
     #[arg(long, value_name = "DIR", requires = "console_addr")]
     pub console_cert_dir: Option<PathBuf>,
+    /// Public URL of the console (e.g. https://release-passport.example.com), for the
+    /// Passport links in Slack and email notifications.
+    #[arg(long, value_name = "URL")]
+    pub console_url: Option<String>,
     /// Stop when standard input closes (lets a parent process own the controller's lifetime).
     #[arg(long, hide = true)]
     pub exit_on_stdin_close: bool,
@@ -203,6 +207,10 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
             renew: Duration::from_secs((args.lease_duration_seconds / 3).max(1)),
         }),
         admin_addr: args.admin_addr,
+        console_url: args
+            .console_url
+            .as_ref()
+            .map(|u| u.trim_end_matches('/').to_string()),
         actor: format!("releasepassport-controller/{identity}"),
         webhook: webhook_config(args),
         console: args.console_addr.map(|addr| crate::console::ConsoleConfig {

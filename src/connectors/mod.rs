@@ -18,18 +18,21 @@ use kube::Client;
 use crate::api::{ConnectorHealth, ConnectorKind, ConnectorScopeSpec, EvidenceDocument};
 
 pub mod argocd;
+pub mod email;
 pub mod http;
 pub mod incidents;
 pub mod jira;
 pub mod kubernetes;
 pub mod linear;
 pub mod matrix;
+pub mod notify;
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod prometheus;
 mod saas;
 pub mod sentry;
 pub mod servicenow;
+pub mod slack;
 
 /// Default time a connector may take before it counts as unreachable.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -123,7 +126,8 @@ pub fn adapter(kind: ConnectorKind) -> Option<Collector> {
         ConnectorKind::Servicenow => Some(collector!(servicenow)),
         ConnectorKind::Linear => Some(collector!(linear)),
         ConnectorKind::Sentry => Some(collector!(sentry)),
-        ConnectorKind::Slack | ConnectorKind::Email => None,
+        ConnectorKind::Slack => Some(collector!(slack)),
+        ConnectorKind::Email => Some(collector!(email)),
     }
 }
 
@@ -183,6 +187,8 @@ pub struct Connectors {
     given_secrets: Option<std::sync::Arc<GivenSecrets>>,
     /// Scopes a provider told to back off (HTTP 429), until when.
     backoff: saas::Backoff,
+    /// Notifications sent, by gate and scope.
+    deliveries: notify::Deliveries,
 }
 
 impl Connectors {
@@ -205,6 +211,7 @@ impl Connectors {
             http,
             given_secrets: None,
             backoff: Default::default(),
+            deliveries: Default::default(),
         })
     }
 

@@ -89,6 +89,29 @@ impl Connectors {
         what: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<Answer, ConnectorError> {
+        let (body, headers, date) = self.call_raw(req, provider, what, request).await?;
+        let body: Value = serde_json::from_slice(&body).map_err(|e| {
+            ConnectorError::Invalid(format!(
+                "{} answered {what} with a body that is not its documented JSON: {e}",
+                provider.name
+            ))
+        })?;
+        Ok(Answer {
+            body,
+            headers,
+            date,
+        })
+    }
+
+    /// [`Connectors::call`] for answers that are not JSON (Slack's `ok`):
+    /// the bounded body, the headers and the provider's `Date`.
+    pub(super) async fn call_raw(
+        &self,
+        req: &ScopeRequest<'_>,
+        provider: &Provider,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(Vec<u8>, HeaderMap, Option<Timestamp>), ConnectorError> {
         let name = provider.name;
         if let Some(until) = self.backoff.until(req) {
             let left = until.saturating_duration_since(Instant::now()).as_secs() + 1;
@@ -113,17 +136,8 @@ impl Connectors {
         let headers = response.headers().clone();
         if status.is_success() {
             let body = read_bounded(response, MAX_BODY_BYTES, name, what).await?;
-            let body: Value = serde_json::from_slice(&body).map_err(|e| {
-                ConnectorError::Invalid(format!(
-                    "{name} answered {what} with a body that is not its documented JSON: {e}"
-                ))
-            })?;
             let date = date_of(&headers).map(|d| d.min(req.now));
-            return Ok(Answer {
-                body,
-                headers,
-                date,
-            });
+            return Ok((body, headers, date));
         }
         let (detail, status) = error_detail(response, provider, status).await;
         Err(self.failure(req, provider, what, status, &headers, &detail))

@@ -64,6 +64,8 @@ pub struct ControllerConfig {
     pub webhook: Option<crate::webhook::WebhookConfig>,
     /// The read-only web console, served by every replica; `None` disables it.
     pub console: Option<crate::console::ConsoleConfig>,
+    /// The console's public URL, for Passport links in notifications.
+    pub console_url: Option<String>,
 }
 
 /// What every reconcile shares.

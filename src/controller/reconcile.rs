@@ -14,8 +14,8 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::api::{
-    ConnectorHealth, ConnectorScope, EvidenceDocument, GateReference, HistoryType, Passport,
-    Policy, ReleaseGate,
+    ConnectorHealth, ConnectorKind, ConnectorScope, EvidenceDocument, GateReference, HistoryType,
+    Passport, Policy, ReleaseGate,
 };
 use crate::connectors::ScopeRequest;
 use crate::engine::{self, EvaluationInput, Stage};
@@ -103,7 +103,11 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     };
 
     // 2. Collect evidence from the ConnectorScopes.
-    let (evidence, unavailable) = collect(gate, ctx, &ns, now).await?;
+    let Collected {
+        evidence,
+        unavailable,
+        notify,
+    } = collect(gate, ctx, &ns, now).await?;
 
     // 3. Evaluate: post-deploy rules too while the target runs this release
     //    and its watch window is open.
@@ -230,7 +234,19 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
             now,
         },
     );
-    let added = history::append(&mut new_status.history, recorded.entries.clone());
+    let mut added = history::append(&mut new_status.history, recorded.entries.clone());
+    // Notifications out, once the decision is on record; their outcome
+    // travels in the same status write and never changes the decision.
+    if old.and_then(|s| s.decision) != Some(document.decision) {
+        let decided = Decided {
+            document: &document,
+            failing_checks: &evaluation.failing_checks,
+            passport_name: &passport_name,
+            previous: old.and_then(|s| s.decision),
+        };
+        let deliveries = notifications(ctx, gate, &notify, &decided, now).await;
+        added.extend(history::append(&mut new_status.history, deliveries));
+    }
     new_status.audit = Some(recorded.cursor.clone());
     write_status(ctx, gate, &new_status).await?;
     release_metrics(
@@ -445,15 +461,25 @@ fn next_evaluation(next_stale: Option<Timestamp>, now: Timestamp, resync: Durati
     }
 }
 
+/// What the ConnectorScopes of a gate gave.
+struct Collected {
+    evidence: Vec<EvidenceDocument>,
+    /// Scopes that could not be read, and why.
+    unavailable: Vec<engine::Unavailable>,
+    /// Notification scopes (slack, email) to tell of a decision change.
+    notify: Vec<ConnectorScope>,
+}
+
 async fn collect(
     gate: &ReleaseGate,
     ctx: &Context,
     ns: &str,
     now: Timestamp,
-) -> Result<(Vec<EvidenceDocument>, Vec<engine::Unavailable>), Error> {
+) -> Result<Collected, Error> {
     let scopes: Api<ConnectorScope> = Api::namespaced(ctx.client.clone(), ns);
     let mut evidence = Vec::new();
     let mut unavailable = Vec::new();
+    let mut notify = Vec::new();
     for reference in &gate.spec.connector_scopes {
         let Some(scope) = scopes.get_opt(&reference.name).await? else {
             publish(
@@ -544,8 +570,108 @@ async fn collect(
             }
         };
         scope_status(ctx, &scopes, &scope, health, &message, observed, now).await;
+        if matches!(
+            scope.spec.connector,
+            ConnectorKind::Slack | ConnectorKind::Email
+        ) {
+            notify.push(scope);
+        }
     }
-    Ok((evidence, unavailable))
+    Ok(Collected {
+        evidence,
+        unavailable,
+        notify,
+    })
+}
+
+/// A decision just recorded, as notifications tell it.
+struct Decided<'a> {
+    document: &'a crate::api::PassportSpec,
+    failing_checks: &'a [String],
+    passport_name: &'a str,
+    previous: Option<crate::api::Decision>,
+}
+
+/// Tells every notification scope of the gate about its new decision; one
+/// history entry per delivery, delivered or not.
+async fn notifications(
+    ctx: &Context,
+    gate: &ReleaseGate,
+    scopes: &[ConnectorScope],
+    decided: &Decided<'_>,
+    now: Timestamp,
+) -> Vec<crate::api::GateHistoryEntry> {
+    use crate::connectors::notify::Notification;
+    let Decided {
+        document,
+        failing_checks,
+        passport_name,
+        previous,
+    } = *decided;
+    let ns = gate.namespace().unwrap_or_default();
+    let name = gate.name_any();
+    let note = Notification {
+        namespace: ns.clone(),
+        gate: name.clone(),
+        service: document.service.clone(),
+        release: document.release.clone(),
+        environment: document.environment.clone(),
+        mode: document.mode,
+        decision: document.decision,
+        previous,
+        confidence: document.confidence,
+        failing_checks: failing_checks.to_vec(),
+        next_actions: document.next_actions.clone(),
+        passport: passport_name.to_string(),
+        link: ctx
+            .config
+            .console_url
+            .as_ref()
+            .map(|u| format!("{u}/console/passports/{ns}/{passport_name}")),
+    };
+    let sends = scopes.iter().map(|scope| {
+        let note = &note;
+        let ns = &ns;
+        let name = &name;
+        async move {
+            let scope_name = scope.name_any();
+            let req = ScopeRequest {
+                namespace: ns,
+                name: &scope_name,
+                spec: &scope.spec,
+                service: &gate.spec.service,
+                environment: &gate.spec.environment,
+                now,
+                gate: name,
+                release: &gate.spec.release,
+                previous_release: gate.spec.rollback.as_ref().map(|r| r.release.as_str()),
+            };
+            let result = ctx.connectors.notify(&req, note).await;
+            let (type_, message) = match result {
+                Ok(detail) => (
+                    HistoryType::NotificationDelivered,
+                    format!("ConnectorScope {scope_name}: {detail}"),
+                ),
+                Err(e) => {
+                    tracing::info!(gate = %name, namespace = %ns, scope = %scope_name, error = %e, "notification not delivered");
+                    (
+                        HistoryType::NotificationFailed,
+                        format!("ConnectorScope {scope_name} ({}): {e}", e.reason()),
+                    )
+                }
+            };
+            crate::api::GateHistoryEntry {
+                at: now,
+                type_,
+                decision: Some(note.decision),
+                previous_decision: previous,
+                passport: Some(passport_name.to_string()),
+                actor: None,
+                message: passport::redact::redact_str(&message).chars().take(1000).collect(),
+            }
+        }
+    });
+    futures::future::join_all(sends).await
 }
 
 async fn scope_status(
