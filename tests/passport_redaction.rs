@@ -257,3 +257,51 @@ fn redaction_keeps_ordinary_passport_text() {
     let text = serde_json::to_string(&e.passport).unwrap();
     assert!(!text.contains(redact::REDACTED), "{text}");
 }
+
+/// A credential without a recognisable shape (a plain random token in a
+/// Secret, as a new user would make it), once loaded, is masked by value
+/// wherever a source echoes it: fact values, scope, next actions, and every
+/// export — including its Base64 form in an echoed Basic header.
+#[test]
+fn loaded_secrets_are_masked_by_value_in_the_passport_and_every_export() {
+    use base64::Engine as _;
+    let token = "Hk3vQ9wZp2TfR7mLx4Nb";
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("reader:{token}"));
+    let (policy, gate, mut evidence) = example();
+    let echoed = format!("upstream rejected {token} (Authorization was {basic})");
+    evidence[1].facts[1].value = Some(json!(echoed.clone()));
+    evidence[0].scope.insert("note".into(), echoed.clone());
+    let evaluate = |evidence: &[EvidenceDocument]| {
+        engine::evaluate(&EvaluationInput {
+            policy_name: "payment-api-production",
+            policy: &engine::compile(&policy.spec).unwrap(),
+            gate: &gate.spec,
+            gate_ref: None,
+            evidence,
+            now: "2026-05-17T06:30:00Z".parse().unwrap(),
+            actor: "ci",
+            stage: Stage::PreDeploy,
+        })
+        .unwrap()
+        .into_passport()
+    };
+    // Not a shape redaction knows: before the value is loaded, it shows.
+    let before = serde_json::to_string(&evaluate(&evidence)).unwrap();
+    assert!(before.contains(token), "the check can fail");
+
+    redact::mask_secret(token);
+    redact::mask_secret(&basic);
+    let doc = evaluate(&evidence);
+    let value = serde_json::to_value(&doc).unwrap();
+    let prepared = export::prepare(&value).unwrap();
+    for (place, text) in [
+        ("passport", value.to_string()),
+        ("json export", export::to_json(&prepared).unwrap()),
+        ("markdown export", export::to_markdown(&prepared)),
+        ("csv export", export::to_csv(&prepared)),
+    ] {
+        assert!(!text.contains(token), "{place}: {text}");
+        assert!(!text.contains(&basic), "{place}: {text}");
+    }
+    assert!(value.to_string().contains(redact::REDACTED));
+}

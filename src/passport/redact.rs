@@ -78,7 +78,7 @@ const RULES: &[(&str, &str)] = &[
     ),
     // Authorization schemes.
     (
-        r"(?i)\b(bearer|basic|token|digest|negotiate|apikey|sso-key)(\s+|\s*=\s*)[A-Za-z0-9._~+/=:\-]{6,}",
+        r"(?i)\b(bearer|basic|token|digest|negotiate|apikey|sso-key|geniekey)(\s+|\s*=\s*)[A-Za-z0-9._~+/=:\-]{6,}",
         "${1} [redacted]",
     ),
     // Command-line flags (a flag starts a word: `pagerduty-token not found`
@@ -107,9 +107,9 @@ const RULES: &[(&str, &str)] = &[
     (r"\bya29\.[0-9A-Za-z_\-]{10,}", REDACTED),
     // Prefixed SaaS tokens: GitHub, GitLab, Slack, npm, PyPI, Docker Hub,
     // Hugging Face, Vault, Shopify, DigitalOcean, Linear, New Relic, Postman,
-    // Grafana, Atlassian, Square, Stripe, OpenAI-style keys, Mailgun.
+    // Grafana, Atlassian, Square, Stripe, OpenAI-style keys, Mailgun, Sentry.
     (
-        r"\b(?:gh[pousr]_|github_pat_|glpat-|glsa_|glc_|gldt-|xox[abposre]-|xapp-|npm_|pypi-|dckr_pat_|hf_|hvs\.|hvb\.|shpat_|shpss_|shpca_|dop_v1_|doo_v1_|lin_api_|NRAK-|PMAK-|ATATT|sq0atp-|sq0csp-|sk_live_|sk_test_|rk_live_|rk_test_|pk_live_|whsec_|sk-|key-)[A-Za-z0-9_=\-.]{16,}",
+        r"\b(?:gh[pousr]_|github_pat_|glpat-|glsa_|glc_|gldt-|xox[abposre]-|xapp-|npm_|pypi-|dckr_pat_|hf_|hvs\.|hvb\.|shpat_|shpss_|shpca_|dop_v1_|doo_v1_|lin_api_|NRAK-|PMAK-|ATATT|sq0atp-|sq0csp-|sk_live_|sk_test_|rk_live_|rk_test_|pk_live_|whsec_|sk-|key-|sntrys_|sntryu_|sntryo_)[A-Za-z0-9_=\-.]{16,}",
         REDACTED,
     ),
     // SendGrid keys.
