@@ -423,3 +423,137 @@ async fn cluster_a_plain_token_echoed_by_a_source_is_masked_everywhere() {
     let prepared = releasepassport::passport::export::prepare(&value).expect("export");
     assert!(!releasepassport::passport::export::to_markdown(&prepared).contains(token));
 }
+
+#[tokio::test]
+async fn cluster_a_decision_change_is_posted_to_slack_and_recorded_in_the_gate_history() {
+    let (client, ns) = setup("notify").await;
+    let providers = providers().await;
+    secret(&client, &ns, "pagerduty-token", "u+Pq7sT2vW9xY3zA5bC8").await;
+    secret(
+        &client,
+        &ns,
+        "jira-token",
+        "ATATT3xFfGF0q8ZrT4mW2xVb9LpNf3Hd",
+    )
+    .await;
+    scopes(&client, &ns, &providers.base).await;
+    policy(&client, &ns).await;
+    // A Slack receiver; one delivery fails (the webhook was removed).
+    let slack = Replay::start(vec![Answer::fixture("slack/ok.json")]).await;
+    let gone = Replay::start(vec![Answer::fixture("slack/no-service.json")]).await;
+    for (name, receiver) in [("releases", &slack), ("old-channel", &gone)] {
+        secret(
+            &client,
+            &ns,
+            &format!("slack-{name}"),
+            &receiver.url("/services/T0AB12CDE/B0FG34HIJ/Xq7mT2vW9xY3zA5bC8Lp"),
+        )
+        .await;
+        let scope: ConnectorScope = serde_json::from_value(json!({
+            "apiVersion": "releasepassport.io/v1alpha1", "kind": "ConnectorScope",
+            "metadata": {"name": format!("slack-{name}")},
+            "spec": {"connector": "slack", "slack": {"channel": format!("#{name}")},
+                     "secretRef": {"name": format!("slack-{name}"), "key": "token"}}
+        }))
+        .expect("scope");
+        Api::<ConnectorScope>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &scope)
+            .await
+            .expect("slack scope");
+    }
+    let mut g = gate(&ns);
+    g.spec.connector_scopes.extend(
+        ["slack-releases", "slack-old-channel"].map(|n| LocalObjectReference { name: n.into() }),
+    );
+    Api::<ReleaseGate>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &g)
+        .await
+        .expect("gate");
+
+    let gates: Api<ReleaseGate> = Api::namespaced(client.clone(), &ns);
+    let history = eventually(WAIT, "notification history entries", || {
+        let gates = gates.clone();
+        async move {
+            let h = gates
+                .get("payment-api-production")
+                .await
+                .ok()?
+                .status?
+                .history;
+            let delivered = h
+                .iter()
+                .any(|e| e.type_ == HistoryType::NotificationDelivered);
+            let failed = h.iter().any(|e| e.type_ == HistoryType::NotificationFailed);
+            (delivered && failed).then_some(h)
+        }
+    })
+    .await;
+    let delivered = history
+        .iter()
+        .find(|e| e.type_ == HistoryType::NotificationDelivered)
+        .expect("delivered");
+    assert_eq!(delivered.decision, Some(Decision::RequireApproval));
+    assert!(
+        delivered
+            .message
+            .contains("posted REQUIRE_APPROVAL to Slack #releases"),
+        "{}",
+        delivered.message
+    );
+    let failed = history
+        .iter()
+        .find(|e| e.type_ == HistoryType::NotificationFailed)
+        .expect("failed");
+    assert!(
+        failed.message.contains("slack-old-channel") && failed.message.contains("404"),
+        "{}",
+        failed.message
+    );
+    // The decision did not wait for, nor depend on, the deliveries.
+    let status = gates
+        .get("payment-api-production")
+        .await
+        .expect("gate")
+        .status
+        .expect("status");
+    assert_eq!(status.decision, Some(Decision::RequireApproval));
+
+    let posts = slack.received();
+    assert_eq!(posts.len(), 1, "one post per decision change");
+    let payload = posts[0].json();
+    assert!(
+        payload["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("REQUIRE_APPROVAL: payment-api v2.18.4 -> production"),
+        "{payload}"
+    );
+    assert!(
+        !posts[0].body.windows(12).any(|w| w == b"Xq7mT2vW9xY3"),
+        "the webhook token is not in the payload"
+    );
+
+    // At the next evaluation the delivery is the scope's evidence.
+    let (_, passport) = passport_where(&client, &ns, "slack evidence in a passport", |p| {
+        p.evidence.iter().any(|e| e.connector == "slack")
+    })
+    .await;
+    assert!(
+        passport
+            .evidence
+            .iter()
+            .any(|e| e.scope.get("connectorScope").map(String::as_str) == Some("slack-releases"))
+    );
+    let everything = support::kubectl_ok(&[
+        "get",
+        "releasegates,connectorscopes,events",
+        "-n",
+        &ns,
+        "-o",
+        "json",
+    ]);
+    assert!(
+        !everything.contains("Xq7mT2vW9xY3"),
+        "the webhook token leaked"
+    );
+}
