@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::api::{Passport, PassportSpec};
 use crate::oci::{self, Credentials, RegistryClient, RegistryOptions};
 
-use super::{Context, MANAGER};
+use super::Context;
 
 /// Where the attestation goes and with which credentials.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +23,10 @@ pub struct AttachConfig {
     /// Registries spoken to over plain HTTP (`host:port`).
     pub plain_http: Vec<String>,
 }
+
+/// Field manager of the `Attached` condition: its own, so that applying it
+/// never drops status fields another writer of the Passport owns.
+const ATTACH_MANAGER: &str = "releasepassport-attach";
 
 /// Type of the Passport condition recording the attachment.
 pub const ATTACHED: &str = "Attached";
@@ -89,7 +93,7 @@ pub async fn attach(
     if let Err(e) = api
         .patch_status(
             passport_name,
-            &PatchParams::apply(MANAGER).force(),
+            &PatchParams::apply(ATTACH_MANAGER).force(),
             &Patch::Apply(&body),
         )
         .await
