@@ -61,6 +61,8 @@ fn keyset(signer: &PassportSigner) -> VerifyingKeySet {
     keys
 }
 
+type Mutation = Box<dyn Fn(&mut Value)>;
+
 fn envelope_of(doc: &PassportSpec) -> Envelope {
     doc.envelope.clone().expect("signed")
 }
@@ -358,7 +360,7 @@ fn other_statements_and_payload_types_are_not_passports() {
             "another predicate type",
             Box::new(|s: &mut Value| {
                 s["predicateType"] = Value::from("https://slsa.dev/provenance/v1")
-            }) as Box<dyn Fn(&mut Value)>,
+            }) as Mutation,
         ),
         (
             "another statement type",
@@ -415,7 +417,7 @@ fn unsigned_legacy_and_malformed_passports_are_reported() {
     let (doc, signer) = signed_seed_passport();
     let keys = keyset(&signer);
     let base = serde_json::to_value(&doc).unwrap();
-    let cases: Vec<(&str, &str, Box<dyn Fn(&mut Value)>)> = vec![
+    let cases: Vec<(&str, &str, Mutation)> = vec![
         (
             "no envelope",
             "Unsigned",

@@ -559,7 +559,7 @@ async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<V
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| crate::connectors::error_chain(e))?
+        .map_err(crate::connectors::error_chain)?
     {
         if body.len() + chunk.len() > limit {
             return Err(format!("answer larger than {limit} bytes"));
