@@ -18,9 +18,9 @@ die() { say "error: $*"; exit 1; }
 chart=charts/release-passport
 helm=$(bash e2e/tools/tools.sh path helm)
 kubeconform=$(bash e2e/tools/tools.sh path kubeconform)
-bash e2e/cluster.sh up --quiet
+bash e2e/cluster.sh --control-plane-only up --quiet
 export KUBECONFIG
-eval "$(bash e2e/cluster.sh env | grep '^export ')"
+eval "$(bash e2e/cluster.sh --control-plane-only env | grep '^export ')"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
