@@ -28,7 +28,7 @@ repo=$(cd "$here/.." && pwd)
 cache=$rp_cache/images
 registry=rp.local
 # Bump when the way images are assembled changes.
-recipe=1
+recipe=2
 
 say() { printf '[image] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -216,7 +216,10 @@ build_operator() {
   user=$(jq_ "$runtime" user)
   entrypoint=$(jq_ "$runtime" entrypoint)
   cmd=$(jq_ "$runtime" cmd)
-  for p in $(jq_ "$runtime" expose); do ports+=(--port "$p"); done
+  # EXPOSE 8080 means 8080/tcp, as Docker records it.
+  for p in $(jq_ "$runtime" expose); do
+    case "$p" in */*) ports+=(--port "$p") ;; *) ports+=(--port "$p/tcp") ;; esac
+  done
   commit release-passport "dev-$key" "$work/rootfs" --user "$user" --entrypoint "$entrypoint" --cmd "$cmd" \
     "${ports[@]}" --label "org.opencontainers.image.base.name=$(jq_ "$runtime" base)"
   printf '%s\n' "$cache/release-passport-dev-$key.tar" >"$cache/operator.latest"

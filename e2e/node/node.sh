@@ -257,6 +257,7 @@ metricsBindAddress: 127.0.0.1:10249
 oomScoreAdj: 0
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {syncPeriod: 10s, minSyncPeriod: 0s}
+nodePortAddresses: [primary]
 EOF
 }
 

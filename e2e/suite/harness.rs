@@ -23,7 +23,6 @@ pub struct ClusterEnv {
     pub kubectl: PathBuf,
     pub containerd_socket: PathBuf,
     pub cgroup_root: String,
-    pub node_name: String,
 }
 
 /// The cluster, the images and the install, shared by every scenario.
@@ -206,12 +205,11 @@ pub fn get_json(args: &[&str]) -> Value {
 /// not a timing assertion.
 pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
     let start = Instant::now();
-    let mut last = String::new();
     loop {
-        match check() {
+        let last = match check() {
             Ok(v) => return v,
-            Err(e) => last = e,
-        }
+            Err(e) => e,
+        };
         assert!(
             start.elapsed() < limit,
             "gave up waiting for {what} after {limit:?}; last seen: {last}"
@@ -238,7 +236,13 @@ impl TestNamespace {
     pub fn new(name: &str) -> Self {
         let _ = kubectl(&["delete", "namespace", name, "--wait=true", "--timeout=120s"]);
         kubectl_ok(&["create", "namespace", name]);
-        kubectl_ok(&["apply", "-n", name, "-f", "config/rbac/namespace-reader.yaml"]);
+        kubectl_ok(&[
+            "apply",
+            "-n",
+            name,
+            "-f",
+            "config/rbac/namespace-reader.yaml",
+        ]);
         TestNamespace(name.to_string())
     }
 }
@@ -275,7 +279,10 @@ pub fn is_ready(pod: &Value) -> bool {
 }
 
 pub fn name_of(v: &Value) -> String {
-    v["metadata"]["name"].as_str().unwrap_or_default().to_string()
+    v["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Both operator replicas Running and Ready; their names.
@@ -455,10 +462,21 @@ spec:
 "#
 }
 
+/// `spec.evidence` with CI's change approval, to apply with a gate so that
+/// its first evaluation already has it.
+pub fn approval_evidence(approved: bool) -> String {
+    format!(
+        "  evidence:\n    - connector: ingest\n      scope: {{source: ci}}\n      freshness: {{observedAt: \"{}\", maxAgeSeconds: 3600}}\n      facts: [{{name: change_approved, value: {approved}}}]\n",
+        jiff::Timestamp::now()
+    )
+}
+
 /// An enforce-mode gate for the `web` Deployment.
 pub fn gate_yaml(release: &str, image: &str, rollback: Option<(&str, &str)>) -> String {
     let rollback = rollback
-        .map(|(release, image)| format!("  rollback:\n    release: {release}\n    image: {image}\n"))
+        .map(|(release, image)| {
+            format!("  rollback:\n    release: {release}\n    image: {image}\n")
+        })
         .unwrap_or_default();
     format!(
         r#"apiVersion: releasepassport.io/v1alpha1

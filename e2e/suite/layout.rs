@@ -43,9 +43,10 @@ pub fn container_process(
         .and_then(|id| id.strip_prefix("containerd://"))
         .unwrap_or_else(|| panic!("no containerd container {container} in {namespace}/{pod}"))
         .to_string();
-    let root = PathBuf::from("/sys/fs/cgroup/pids").join(cluster.cgroup_root.trim_start_matches('/'));
-    let dir = find_dir(&root, &id)
-        .unwrap_or_else(|| panic!("no cgroup {id} under {}", root.display()));
+    let root =
+        PathBuf::from("/sys/fs/cgroup/pids").join(cluster.cgroup_root.trim_start_matches('/'));
+    let dir =
+        find_dir(&root, &id).unwrap_or_else(|| panic!("no cgroup {id} under {}", root.display()));
     let procs = std::fs::read_to_string(dir.join("cgroup.procs")).expect("cgroup.procs");
     let pid: u32 = procs
         .lines()
@@ -114,11 +115,23 @@ fn image_config(archive: &Path) -> Value {
         serde_json::from_slice(&bytes.1).expect("JSON blob")
     };
     let index: Value = serde_json::from_slice(
-        &blobs.iter().find(|(p, _)| p == "index.json").expect("index.json").1,
+        &blobs
+            .iter()
+            .find(|(p, _)| p == "index.json")
+            .expect("index.json")
+            .1,
     )
     .expect("index.json");
-    let manifest = blob(index["manifests"][0]["digest"].as_str().expect("manifest digest"));
-    blob(manifest["config"]["digest"].as_str().expect("config digest"))
+    let manifest = blob(
+        index["manifests"][0]["digest"]
+            .as_str()
+            .expect("manifest digest"),
+    );
+    blob(
+        manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest"),
+    )
 }
 
 fn read_archive(archive: &Path) -> Vec<(String, Vec<u8>)> {
@@ -149,8 +162,9 @@ struct FinalStage {
 
 fn dockerfile_final_stage() -> FinalStage {
     let text = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("Dockerfile");
-    let last_from = text
-        .lines()
+    let lines: Vec<&str> = text.lines().collect();
+    let last_from = lines
+        .iter()
         .rposition(|l| l.trim_start().to_uppercase().starts_with("FROM "))
         .expect("a FROM line");
     let mut stage = FinalStage {
@@ -159,7 +173,7 @@ fn dockerfile_final_stage() -> FinalStage {
         cmd: Value::Null,
         expose: Vec::new(),
     };
-    for line in text.lines().skip(last_from + 1) {
+    for line in lines.iter().skip(last_from + 1) {
         let (op, arg) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
         match op.to_uppercase().as_str() {
             "USER" => stage.user = arg.trim().to_string(),
@@ -179,8 +193,15 @@ pub fn image_matches_dockerfile(archive: &Path) {
     let config = image_config(archive);
     let c = &config["config"];
     let stage = dockerfile_final_stage();
-    assert_eq!(c["User"], stage.user.as_str(), "USER differs from the Dockerfile");
-    assert_eq!(c["Entrypoint"], stage.entrypoint, "ENTRYPOINT differs from the Dockerfile");
+    assert_eq!(
+        c["User"],
+        stage.user.as_str(),
+        "USER differs from the Dockerfile"
+    );
+    assert_eq!(
+        c["Entrypoint"], stage.entrypoint,
+        "ENTRYPOINT differs from the Dockerfile"
+    );
     assert_eq!(c["Cmd"], stage.cmd, "CMD differs from the Dockerfile");
     let mut ports: Vec<String> = c["ExposedPorts"]
         .as_object()
@@ -223,6 +244,9 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (code, body)
 }

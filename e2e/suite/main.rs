@@ -28,35 +28,43 @@ fn both_replicas_ready_one_leads_and_a_standby_takes_over_without_duplicate_pass
             Err(format!("holder {holder:?}, pods {pods:?}"))
         }
     });
-    let standby = pods.iter().find(|p| **p != leader).cloned().expect("a standby");
+    let standby = pods
+        .iter()
+        .find(|p| **p != leader)
+        .cloned()
+        .expect("a standby");
 
     let ns = TestNamespace::new("e2e-leader");
     apply(&ns.0, policy_yaml());
+    // Shadow gates created with CI's evidence: one evaluation, one Passport.
     let shadow_gate = |name: &str| {
         gate_yaml("v1", &image("workload-v1"), None)
             .replace("name: web-production", &format!("name: {name}"))
             .replace("mode: enforce", "mode: shadow")
+            + &approval_evidence(true)
     };
     apply(&ns.0, &shadow_gate("before-failover"));
-    push_evidence(&ns.0, "before-failover", json!([{"name": "change_approved", "value": true}]));
     wait_decision(&ns.0, "before-failover", "ALLOW");
     assert_eq!(passports_of(&ns.0, "before-failover").len(), 1);
 
     // The leader goes away; the standby takes the lease.
     kubectl_ok(&["delete", "pod", "-n", RELEASE_NS, &leader]);
-    wait_for("the standby to hold the lease", Duration::from_secs(120), || {
-        let holder = lease_holder();
-        if holder == standby {
-            Ok(())
-        } else {
-            Err(format!("holder {holder:?}"))
-        }
-    });
+    wait_for(
+        "the standby to hold the lease",
+        Duration::from_secs(120),
+        || {
+            let holder = lease_holder();
+            if holder == standby {
+                Ok(())
+            } else {
+                Err(format!("holder {holder:?}"))
+            }
+        },
+    );
     let takeover = jiff::Timestamp::now();
 
     // The next gate is decided, by the new leader.
     apply(&ns.0, &shadow_gate("after-failover"));
-    push_evidence(&ns.0, "after-failover", json!([{"name": "change_approved", "value": true}]));
     let status = wait_decision(&ns.0, "after-failover", "ALLOW");
     let passport = get_json(&[
         "passport",
@@ -101,11 +109,17 @@ fn enforce_denies_set_image_under_hold_through_the_service_and_rolls_out_after_a
     suite();
     wait_operator_ready();
     // The apiserver calls the webhook through the chart's Service.
-    let config = get_json(&["validatingwebhookconfiguration", &format!("{RELEASE}-webhook")]);
+    let config = get_json(&[
+        "validatingwebhookconfiguration",
+        &format!("{RELEASE}-webhook"),
+    ]);
     let client = &config["webhooks"][0]["clientConfig"];
     assert_eq!(client["service"]["name"], format!("{RELEASE}-webhook"));
     assert_eq!(client["service"]["namespace"], RELEASE_NS);
-    assert!(client["url"].is_null(), "the webhook must be called through its Service");
+    assert!(
+        client["url"].is_null(),
+        "the webhook must be called through its Service"
+    );
 
     let ns = TestNamespace::new("e2e-enforce");
     let (v1, v2) = (image("workload-v1"), image("workload-v2"));
@@ -113,10 +127,17 @@ fn enforce_denies_set_image_under_hold_through_the_service_and_rolls_out_after_a
 
     // CI applies the next release; the change is not approved yet: HOLD.
     apply(&ns.0, &gate_yaml("v2", &v2, Some(("v1", &v1))));
-    push_evidence(&ns.0, "web-production", json!([{"name": "change_approved", "value": false}]));
+    push_evidence(
+        &ns.0,
+        "web-production",
+        json!([{"name": "change_approved", "value": false}]),
+    );
     let held = wait_decision(&ns.0, "web-production", "HOLD");
     let denied = set_image(&ns.0, &v2);
-    assert!(!denied.status.success(), "kubectl set image was admitted under HOLD");
+    assert!(
+        !denied.status.success(),
+        "kubectl set image was admitted under HOLD"
+    );
     let message = stderr(&denied);
     assert!(
         message.contains("denied the request") && message.contains("HOLD"),
@@ -127,13 +148,25 @@ fn enforce_denies_set_image_under_hold_through_the_service_and_rolls_out_after_a
         "the denial names the passport: {message}"
     );
     // Nothing changed: the Pods still run v1.
-    assert!(running_digests(&ns.0, "app=web").iter().all(|d| d == digest(&v1)));
+    assert!(
+        running_digests(&ns.0, "app=web")
+            .iter()
+            .all(|d| d == digest(&v1))
+    );
 
     // The change is approved: ALLOW, and the rollout happens for real.
-    push_evidence(&ns.0, "web-production", json!([{"name": "change_approved", "value": true}]));
+    push_evidence(
+        &ns.0,
+        "web-production",
+        json!([{"name": "change_approved", "value": true}]),
+    );
     wait_decision(&ns.0, "web-production", "ALLOW");
     let admitted = set_image(&ns.0, &v2);
-    assert!(admitted.status.success(), "set image after ALLOW: {}", stderr(&admitted));
+    assert!(
+        admitted.status.success(),
+        "set image after ALLOW: {}",
+        stderr(&admitted)
+    );
     wait_pods_run(&ns.0, "app=web", &v2, 2);
     let replica_sets = get_json(&["replicasets", "-n", &ns.0, "-l", "app=web"]);
     assert_eq!(
@@ -155,10 +188,18 @@ fn crash_looping_release_is_recommended_for_rollback_and_rolling_back_is_admitte
 
     // v3 is allowed and promoted; its Pods crash.
     apply(&ns.0, &gate_yaml("v3", &v3, Some(("v2", &v2))));
-    push_evidence(&ns.0, "web-production", json!([{"name": "change_approved", "value": true}]));
+    push_evidence(
+        &ns.0,
+        "web-production",
+        json!([{"name": "change_approved", "value": true}]),
+    );
     wait_decision(&ns.0, "web-production", "ALLOW");
     let promoted = set_image(&ns.0, &v3);
-    assert!(promoted.status.success(), "promoting v3: {}", stderr(&promoted));
+    assert!(
+        promoted.status.success(),
+        "promoting v3: {}",
+        stderr(&promoted)
+    );
 
     // The post-deploy watch reads the real restarts.
     let status = wait_decision(&ns.0, "web-production", "ROLLBACK_RECOMMENDED");
@@ -171,14 +212,23 @@ fn crash_looping_release_is_recommended_for_rollback_and_rolling_back_is_admitte
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|p| p["status"]["containerStatuses"].as_array().cloned().unwrap_or_default())
+        .flat_map(|p| {
+            p["status"]["containerStatuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .map(|c| c["restartCount"].as_i64().unwrap_or(0))
         .sum();
     assert!(restarts > 0, "the kubelet reports restarts");
 
     // Rolling back is admitted, and the Pods return to v2.
     let rollback = set_image(&ns.0, &v2);
-    assert!(rollback.status.success(), "rollback refused: {}", stderr(&rollback));
+    assert!(
+        rollback.status.success(),
+        "rollback refused: {}",
+        stderr(&rollback)
+    );
     wait_pods_run(&ns.0, "app=web", &v2, 2);
 }
 
@@ -193,14 +243,28 @@ fn workloads_outside_the_webhook_scope_roll_out_while_the_operator_is_down() {
     deploy_allowed(&gated.0, "v1", &v1);
 
     // Both operator Pods go away, and stay away.
-    kubectl_ok(&["scale", "deployment", "-n", RELEASE_NS, RELEASE, "--replicas=0"]);
+    kubectl_ok(&[
+        "scale",
+        "deployment",
+        "-n",
+        RELEASE_NS,
+        RELEASE,
+        "--replicas=0",
+    ]);
     wait_for("no operator Pod", Duration::from_secs(120), || {
         let n = operator_pods().len();
-        if n == 0 { Ok(()) } else { Err(format!("{n} Pods")) }
+        if n == 0 {
+            Ok(())
+        } else {
+            Err(format!("{n} Pods"))
+        }
     });
     // The webhook is unreachable: a gated change fails (failurePolicy Fail).
     let refused = set_image(&gated.0, &image("workload-v2"));
-    assert!(!refused.status.success(), "a gated change was admitted with the webhook down");
+    assert!(
+        !refused.status.success(),
+        "a gated change was admitted with the webhook down"
+    );
     assert!(
         stderr(&refused).contains("failed calling webhook"),
         "expected the apiserver's webhook failure, got: {}",
@@ -216,13 +280,33 @@ fn workloads_outside_the_webhook_scope_roll_out_while_the_operator_is_down() {
     let v2 = image("workload-v2");
     assert!(set_image(&free.0, &v2).status.success());
     wait_pods_run(&free.0, "app=web", &v2, 2);
-    apply("kube-system", &deployment_yaml(&v1).replace("name: web\n", "name: e2e-excluded\n"));
+    apply(
+        "kube-system",
+        &deployment_yaml(&v1).replace("name: web\n", "name: e2e-excluded\n"),
+    );
     let excluded = get_json(&["deployment", "-n", "kube-system", "e2e-excluded"]);
-    assert_eq!(excluded["metadata"]["labels"]["releasepassport.io/gate"], "web-production");
-    kubectl_ok(&["rollout", "status", "-n", "kube-system", "deployment/e2e-excluded", "--timeout=240s"]);
+    assert_eq!(
+        excluded["metadata"]["labels"]["releasepassport.io/gate"],
+        "web-production"
+    );
+    kubectl_ok(&[
+        "rollout",
+        "status",
+        "-n",
+        "kube-system",
+        "deployment/e2e-excluded",
+        "--timeout=240s",
+    ]);
     kubectl_ok(&["delete", "deployment", "-n", "kube-system", "e2e-excluded"]);
 
-    kubectl_ok(&["scale", "deployment", "-n", RELEASE_NS, RELEASE, "--replicas=2"]);
+    kubectl_ok(&[
+        "scale",
+        "deployment",
+        "-n",
+        RELEASE_NS,
+        RELEASE,
+        "--replicas=2",
+    ]);
     wait_operator_ready();
 }
 
@@ -234,22 +318,42 @@ fn deleting_a_release_gate_garbage_collects_its_passports() {
     wait_operator_ready();
     let ns = TestNamespace::new("e2e-gc");
     apply(&ns.0, policy_yaml());
-    apply(&ns.0, &gate_yaml("v1", &image("workload-v1"), None));
-    push_evidence(&ns.0, "web-production", json!([{"name": "change_approved", "value": false}]));
+    apply(
+        &ns.0,
+        &(gate_yaml("v1", &image("workload-v1"), None) + &approval_evidence(false)),
+    );
     wait_decision(&ns.0, "web-production", "HOLD");
-    push_evidence(&ns.0, "web-production", json!([{"name": "change_approved", "value": true}]));
+    push_evidence(
+        &ns.0,
+        "web-production",
+        json!([{"name": "change_approved", "value": true}]),
+    );
     wait_decision(&ns.0, "web-production", "ALLOW");
-    assert_eq!(passports_of(&ns.0, "web-production").len(), 2);
+    // One Passport per decision, each owned by the gate.
+    let passports = passports_of(&ns.0, "web-production");
+    assert_eq!(passports.len(), 2, "HOLD and ALLOW");
+    let all = get_json(&["passports", "-n", &ns.0])["items"]
+        .as_array()
+        .map(|a| a.len());
+    assert_eq!(all, Some(2));
 
     kubectl_ok(&["delete", "releasegate", "-n", &ns.0, "web-production"]);
     // kube-controller-manager's garbage collector follows the owner references.
-    wait_for("the Passports to be collected", Duration::from_secs(120), || {
-        let left = get_json(&["passports", "-n", &ns.0])["items"]
-            .as_array()
-            .map(|a| a.len())
-            .unwrap_or(0);
-        if left == 0 { Ok(()) } else { Err(format!("{left} Passports left")) }
-    });
+    wait_for(
+        "the Passports to be collected",
+        Duration::from_secs(120),
+        || {
+            let left = get_json(&["passports", "-n", &ns.0])["items"]
+                .as_array()
+                .map(|a| a.len())
+                .unwrap_or(0);
+            if left == 0 {
+                Ok(())
+            } else {
+                Err(format!("{left} Passports left"))
+            }
+        },
+    );
 }
 
 #[test]
@@ -266,7 +370,11 @@ fn operator_runs_as_65532_on_a_read_only_root_and_its_services_answer() {
         let process = layout::container_process(&suite.cluster, RELEASE_NS, name, "controller");
         assert_eq!(process.uid, 65532, "{name} runs as UID {}", process.uid);
         assert_eq!(process.gid, 65532, "{name} runs as GID {}", process.gid);
-        assert!(process.root_read_only, "{name}: the root filesystem is mounted {}", process.root_options);
+        assert!(
+            process.root_read_only,
+            "{name}: the root filesystem is mounted {}",
+            process.root_options
+        );
         assert_eq!(process.exe, "/usr/local/bin/releasepassport");
         assert!(!process.has_shell, "{name}: the image has a shell");
     }
@@ -276,7 +384,10 @@ fn operator_runs_as_65532_on_a_read_only_root_and_its_services_answer() {
     assert_eq!(layout::http_get(admin, "/readyz").0, 200);
     let (code, metrics) = layout::http_get(admin, "/metrics");
     assert_eq!(code, 200);
-    assert!(metrics.contains("releasepassport_leader"), "metrics: {metrics:.300}");
+    assert!(
+        metrics.contains("releasepassport_leader"),
+        "metrics: {metrics:.300}"
+    );
     let console = layout::service_endpoint(RELEASE_NS, &format!("{RELEASE}-console"), "console");
     let (code, _) = layout::http_get(console, "/console");
     assert!(matches!(code, 200 | 303), "console answered {code}");
@@ -286,7 +397,10 @@ fn operator_runs_as_65532_on_a_read_only_root_and_its_services_answer() {
         "--raw",
         &format!("/api/v1/namespaces/{RELEASE_NS}/services/{RELEASE}:admin/proxy/readyz"),
     ]);
-    assert!(ready.contains("ok") || ready.contains("ready"), "readyz via proxy: {ready}");
+    assert!(
+        ready.contains("ok") || ready.contains("ready"),
+        "readyz via proxy: {ready}"
+    );
     // The webhook Service selects both replicas' webhook port.
     let slices = get_json(&[
         "endpointslices",
