@@ -4,8 +4,8 @@
 # chart, the webhook in enforce mode), from real evidence:
 #   - Kubernetes: the payment-api Deployment's real Pods (test workload
 #     image, release v2.17.9), read as the namespace's reader ServiceAccount;
-#   - Prometheus: a local Prometheus server that discovers those Pods through
-#     the apiserver and scrapes their /metrics;
+#   - Prometheus: a local Prometheus server scraping those Pods' /metrics
+#     (their addresses listed from the apiserver every 2 seconds);
 #   - Argo CD: an Application resource (synced, with history);
 #   - CI (ingest): incident and change-approval facts pushed into the gate.
 # Production is held (no rollback image attached, change approval not
@@ -13,7 +13,7 @@
 # allows v2.18.4, and the rollout happens for real.
 #
 #   hack/demo.sh         run it (idempotent; the cluster and Prometheus keep running)
-#   hack/demo.sh stop    stop Prometheus (make cluster-down stops the rest)
+#   hack/demo.sh stop    stop Prometheus and its target list (make cluster-down stops the rest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,9 +32,11 @@ show() { printf '\n$ %s\n' "$*"; "$@"; }
 running() { [ -f "$run/$1.pid" ] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
 
 if [ "${1:-}" = "stop" ]; then
-  if running prometheus; then kill "$(cat "$run/prometheus.pid")" 2>/dev/null || true; fi
-  rm -f "$run/prometheus.pid"
-  say "stopped Prometheus"
+  for name in prometheus discovery; do
+    if running "$name"; then kill "$(cat "$run/$name.pid")" 2>/dev/null || true; fi
+    rm -f "$run/$name.pid"
+  done
+  say "stopped Prometheus and its target discovery"
   exit 0
 fi
 
@@ -66,26 +68,37 @@ kubectl wait --for condition=Established crd/applications.argoproj.io --timeout=
 kubectl apply -f examples/demo/argocd.yaml >/dev/null
 
 say "payment-api v2.17.9 runs in namespace $ns (2 Pods of the test workload)"
-kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# A second run starts the story again.
+kubectl delete namespace "$ns" --ignore-not-found --timeout=120s >/dev/null
+kubectl create namespace "$ns" >/dev/null
 kubectl apply -n "$ns" -f config/rbac/namespace-reader.yaml >/dev/null
 sed "s#image: PAYMENT_API_IMAGE#image: $v1#" examples/demo/workloads.yaml | kubectl apply -n "$ns" -f - >/dev/null
 kubectl -n "$ns" rollout status deployment/payment-api --timeout=180s >/dev/null
 
+# Debian's Prometheus is built without Kubernetes service discovery: a small
+# loop writes the payments Pods (IP, labels) as file_sd targets instead.
+if ! running discovery; then
+  cat >"$run/discover.sh" <<EOF
+while true; do
+  "$(bash e2e/cluster.sh kubectl-path)" --kubeconfig "$dir/kubeconfig" -n $ns get pods -l app=payment-api -o json |
+    python3 -c 'import json, sys
+pods = [p for p in json.load(sys.stdin)["items"] if p["status"].get("podIP") and p["status"].get("phase") == "Running"]
+print(json.dumps([{"targets": [p["status"]["podIP"] + ":8080"], "labels": {"service": p["metadata"]["labels"]["app"],
+  "environment": p["metadata"]["labels"].get("environment", ""), "pod": p["metadata"]["name"]}} for p in pods]))' >"$run/targets.json.tmp" &&
+    mv "$run/targets.json.tmp" "$run/targets.json"
+  sleep 2
+done
+EOF
+  setsid bash "$run/discover.sh" >"$run/discovery.log" 2>&1 </dev/null &
+  echo $! >"$run/discovery.pid"
+fi
 if ! running prometheus; then
-  say "starting Prometheus on http://$host_ip:$prom_port: it discovers the payments Pods through the apiserver"
+  say "starting Prometheus on http://$host_ip:$prom_port, scraping the payments Pods"
   cat >"$run/prometheus.yml" <<EOF
 global: {scrape_interval: 2s, evaluation_interval: 2s}
 scrape_configs:
   - job_name: payment-api
-    kubernetes_sd_configs:
-      - role: pod
-        kubeconfig_file: $dir/kubeconfig
-        namespaces: {names: [$ns]}
-    relabel_configs:
-      - {source_labels: [__meta_kubernetes_pod_label_app], regex: payment-api, action: keep}
-      - {source_labels: [__meta_kubernetes_pod_label_app], target_label: service}
-      - {source_labels: [__meta_kubernetes_pod_label_environment], target_label: environment}
-      - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}
+    file_sd_configs: [{files: ["$run/targets.json"], refresh_interval: 5s}]
 EOF
   # On the host end of the node's veth: the operator's Pods query it there.
   setsid prometheus --config.file "$run/prometheus.yml" --storage.tsdb.path "$run/prometheus-data" \
@@ -144,9 +157,14 @@ wait_decision ALLOW
 show kubectl get releasegates -n "$ns"
 show kubectl -n "$ns" set image deployment/payment-api "api=$v2"
 show kubectl -n "$ns" rollout status deployment/payment-api --timeout=180s
+for _ in $(seq 1 60); do
+  [ "$(kubectl -n "$ns" get pods -l app=payment-api -o name | wc -l)" -eq 2 ] && break
+  sleep 1
+done
 show kubectl -n "$ns" get pods -l app=payment-api -o 'custom-columns=POD:.metadata.name,READY:.status.containerStatuses[0].ready,RUNNING:.status.containerStatuses[0].imageID'
 
 console=$(kubectl -n "$release_ns" get service release-passport-console -o jsonpath='{.spec.clusterIP}:{.spec.ports[0].port}')
+curl -sf -o /dev/null "http://$console/console" || { say "the console does not answer at http://$console/console"; exit 1; }
 kubectl -n "$ns" create serviceaccount demo-viewer --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n "$ns" create role demo-viewer --verb get,list,watch \
   --resource releasegates.releasepassport.io,passports.releasepassport.io,policies.releasepassport.io,connectorscopes.releasepassport.io,events \
