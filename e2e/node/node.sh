@@ -415,7 +415,8 @@ node_kill_cgroup_processes() {
     procs=""
     for h in /sys/fs/cgroup/*/"${node_cgroup#/}"; do
       [ -d "$h" ] || continue
-      procs+=" $(find "$h" -name cgroup.procs -exec cat {} + 2>/dev/null | tr '\n' ' ')"
+      # Cgroups vanish while we walk them (their Pods are dying): not an error.
+      procs+=" $(find "$h" -name cgroup.procs -exec cat {} + 2>/dev/null | tr '\n' ' ' || true)"
     done
     [ -n "${procs// /}" ] || return 0
     for pid in $procs; do kill -9 "$pid" 2>/dev/null || true; done
