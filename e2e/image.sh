@@ -212,7 +212,7 @@ build_operator() {
   mkdir -p "$work/rootfs$(dirname "$binary")"
   distroless_rootfs "$work/rootfs"
   strip -o "$work/rootfs$binary" "$out"
-  key=$( (sha256sum "$work/rootfs$binary"; printf '%s\n' "$runtime") | key_of /dev/stdin)
+  key=$( (sha256sum <"$work/rootfs$binary"; printf '%s\n' "$runtime") | key_of /dev/stdin)
   user=$(jq_ "$runtime" user)
   entrypoint=$(jq_ "$runtime" entrypoint)
   cmd=$(jq_ "$runtime" cmd)
@@ -222,7 +222,15 @@ build_operator() {
   done
   commit release-passport "dev-$key" "$work/rootfs" --user "$user" --entrypoint "$entrypoint" --cmd "$cmd" \
     "${ports[@]}" --label "org.opencontainers.image.base.name=$(jq_ "$runtime" base)"
-  printf '%s\n' "$cache/release-passport-dev-$key.tar" >"$cache/operator.latest"
+  # Which image this checkout built, beside the binary it holds: worktrees
+  # and CI share the image cache, not their cargo output.
+  printf '%s\n' "$cache/release-passport-dev-$key.tar" >"$(operator_pointer)"
+  # Operator images of older sources, unused for a day, go.
+  find "$cache" -maxdepth 1 -name 'release-passport-dev-*.tar*' -mtime +1 -delete 2>/dev/null || true
+}
+
+operator_pointer() {
+  printf '%s\n' "${CARGO_TARGET_DIR:-$repo/target}/x86_64-unknown-linux-musl/releasepassport.image"
 }
 
 # jq_ JSON KEY: a field of dockerfile_runtime's JSON (lists space-separated
@@ -253,7 +261,7 @@ ref() {
   local name=$1 archive
   case "$name" in
     operator)
-      archive=$(cat "$cache/operator.latest" 2>/dev/null) || die "no operator image yet: bash e2e/image.sh operator" ;;
+      archive=$(cat "$(operator_pointer)" 2>/dev/null) || die "no operator image yet: bash e2e/image.sh operator" ;;
     *)
       archive=$(build_base | grep "/$name-[0-9a-f]*\.tar$") || die "unknown image $name" ;;
   esac
@@ -266,7 +274,7 @@ case "${1:-}" in
   ref) [ $# -eq 2 ] || die "usage: $0 ref NAME"; ref "$2" ;;
   path)
     [ "${2:-}" = operator ] || die "usage: $0 path operator"
-    cat "$cache/operator.latest" 2>/dev/null || die "no operator image yet: bash e2e/image.sh operator" ;;
+    cat "$(operator_pointer)" 2>/dev/null || die "no operator image yet: bash e2e/image.sh operator" ;;
   load) [ $# -ge 2 ] || die "usage: $0 load SOCK ARCHIVE..."; shift; load "$@" ;;
   lint) dockerfile_runtime >/dev/null && say "Dockerfile: the final stage is one e2e/image.sh reproduces" ;;
   runtime) dockerfile_runtime ;;

@@ -538,6 +538,23 @@ pub fn deploy_allowed(ns: &str, release: &str, image: &str) {
     wait_pods_run(ns, "app=web", image, 2);
 }
 
+/// CI approves the change; once the gate allows it, `kubectl set image`
+/// promotes `image`, and the webhook must admit it.
+pub fn approve_and_promote(ns: &str, image: &str) {
+    push_evidence(
+        ns,
+        "web-production",
+        serde_json::json!([{"name": "change_approved", "value": true}]),
+    );
+    wait_decision(ns, "web-production", "ALLOW");
+    let out = set_image(ns, image);
+    assert!(
+        out.status.success(),
+        "kubectl set image {image} after ALLOW: {}",
+        stderr(&out)
+    );
+}
+
 /// `kubectl set image` of the web Deployment.
 pub fn set_image(ns: &str, image: &str) -> Output {
     kubectl(&[

@@ -155,18 +155,7 @@ fn enforce_denies_set_image_under_hold_through_the_service_and_rolls_out_after_a
     );
 
     // The change is approved: ALLOW, and the rollout happens for real.
-    push_evidence(
-        &ns.0,
-        "web-production",
-        json!([{"name": "change_approved", "value": true}]),
-    );
-    wait_decision(&ns.0, "web-production", "ALLOW");
-    let admitted = set_image(&ns.0, &v2);
-    assert!(
-        admitted.status.success(),
-        "set image after ALLOW: {}",
-        stderr(&admitted)
-    );
+    approve_and_promote(&ns.0, &v2);
     wait_pods_run(&ns.0, "app=web", &v2, 2);
     let replica_sets = get_json(&["replicasets", "-n", &ns.0, "-l", "app=web"]);
     assert_eq!(
@@ -188,18 +177,7 @@ fn crash_looping_release_is_recommended_for_rollback_and_rolling_back_is_admitte
 
     // v3 is allowed and promoted; its Pods crash.
     apply(&ns.0, &gate_yaml("v3", &v3, Some(("v2", &v2))));
-    push_evidence(
-        &ns.0,
-        "web-production",
-        json!([{"name": "change_approved", "value": true}]),
-    );
-    wait_decision(&ns.0, "web-production", "ALLOW");
-    let promoted = set_image(&ns.0, &v3);
-    assert!(
-        promoted.status.success(),
-        "promoting v3: {}",
-        stderr(&promoted)
-    );
+    approve_and_promote(&ns.0, &v3);
 
     // The post-deploy watch reads the real restarts.
     let status = wait_decision(&ns.0, "web-production", "ROLLBACK_RECOMMENDED");
@@ -378,6 +356,24 @@ fn operator_runs_as_65532_on_a_read_only_root_and_its_services_answer() {
         assert_eq!(process.exe, "/usr/local/bin/releasepassport");
         assert!(!process.has_shell, "{name}: the image has a shell");
     }
+
+    // The PodDisruptionBudget, as kube-controller-manager's disruption
+    // controller counts it: one replica may go, never both.
+    let pdb = get_json(&["poddisruptionbudget", "-n", RELEASE_NS, RELEASE]);
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    wait_for(
+        "the PDB to count both replicas",
+        Duration::from_secs(60),
+        || {
+            let status =
+                get_json(&["poddisruptionbudget", "-n", RELEASE_NS, RELEASE])["status"].clone();
+            if status["currentHealthy"] == 2 && status["disruptionsAllowed"] == 1 {
+                Ok(())
+            } else {
+                Err(status.to_string())
+            }
+        },
+    );
 
     // Through the Services: their ClusterIPs, routed into the node by kube-proxy.
     let admin = layout::service_endpoint(RELEASE_NS, RELEASE, "admin");
