@@ -381,7 +381,10 @@ EOF
 # on a node that is half up or already gone.
 node_cleanup() {
   node_vars
-  local name pid
+  local name pid ids
+  # The sandboxes and containers this node's containerd ran (their ids name
+  # libcni's cached results).
+  ids=$(ls "$node_dir/containerd/state/io.containerd.runtime.v2.task/k8s.io" 2>/dev/null || true)
   for name in kubelet kube-proxy kube-scheduler kube-controller-manager; do stop_process "$name"; done
   # Every process in the node's Pods, whatever state containerd is in.
   node_kill_cgroup_processes
@@ -400,8 +403,11 @@ node_cleanup() {
     ip route del "$pod_cidr" 2>/dev/null || true
     ip route del "$service_cidr" 2>/dev/null || true
   fi
-  # libcni's result cache and the kubelet's log links name our network and files.
+  # libcni's result cache names our network, or the loopback network and a
+  # sandbox of ours; the kubelet's log links point into our directory.
   rm -f /var/lib/cni/results/"rp-$node_id"-* 2>/dev/null || true
+  local id
+  for id in $ids; do rm -f "/var/lib/cni/results/cni-loopback-$id-lo"; done
   local link
   for link in /var/log/containers/*.log; do
     [ -L "$link" ] || continue
