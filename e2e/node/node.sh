@@ -92,6 +92,11 @@ node_slot_release() {
     rm -f "$node_registry/sysctl.saved"
     say "restored the kernel settings the kubelet had changed (${node_sysctls[*]})"
   fi
+  # The kubelet's device-plugin directory has a fixed path; the last node
+  # cluster removes it when empty (and /var/lib/kubelet if nothing else is there).
+  if [ -z "$(ls -A "$node_registry/slots" 2>/dev/null)" ]; then
+    rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null || true
+  fi
   flock -u 7
 }
 
