@@ -92,9 +92,10 @@ node_slot_release() {
     rm -f "$node_registry/sysctl.saved"
     say "restored the kernel settings the kubelet had changed (${node_sysctls[*]})"
   fi
-  # The kubelet's device-plugin directory has a fixed path; the last node
-  # cluster removes it when empty (and /var/lib/kubelet if nothing else is there).
+  # The kubelet's device-plugin socket has a fixed path; the last node
+  # cluster removes it and its directory (and /var/lib/kubelet if empty).
   if [ -z "$(ls -A "$node_registry/slots" 2>/dev/null)" ]; then
+    rm -f /var/lib/kubelet/device-plugins/kubelet.sock
     rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null || true
   fi
   flock -u 7
