@@ -9,6 +9,7 @@
 //! Passport is written again at the gate's next evaluation.
 
 mod admin;
+pub mod attest;
 pub mod keys;
 pub mod leader;
 pub mod metrics;
@@ -66,6 +67,8 @@ pub struct ControllerConfig {
     pub console: Option<crate::console::ConsoleConfig>,
     /// The console's public URL, for Passport links in notifications.
     pub console_url: Option<String>,
+    /// Attaching attestations to images in their registries; `None` (the default) disables it.
+    pub attach: Option<attest::AttachConfig>,
 }
 
 /// What every reconcile shares.
