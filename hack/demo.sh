@@ -134,6 +134,7 @@ sed "s#http://127.0.0.1:9090#http://$host_ip:$prom_port#" examples/connectorscop
 for secret in pagerduty-token jira-token; do
   kubectl create secret generic -n "$ns" "$secret" --from-literal=token="$(python3 -c 'import secrets; print(secrets.token_hex(20))')" >/dev/null
 done
+kubectl apply -n "$ns" -f examples/rbac-provider-tokens.yaml >/dev/null
 sed "s#http://127.0.0.1:9101#http://$host_ip:$providers_port#" examples/demo/providers.yaml | kubectl apply -n "$ns" -f - >/dev/null
 gate() { # gate ROLLBACK_IMAGE
   sed -e "s#image: registry.example.com/payment-api@sha256:[0-9a-f]*#image: $v2#" -e 's#mode: shadow#mode: enforce#' \

@@ -67,8 +67,19 @@ async fn providers() -> Replay {
     .await
 }
 
-/// The examples' PagerDuty and Jira scopes, pointed at the local providers.
+/// The examples' PagerDuty and Jira scopes, pointed at the local providers;
+/// their tokens are read as the namespace's reader ServiceAccount, with the
+/// examples' RBAC.
 async fn scopes(client: &Client, ns: &str, base: &str) {
+    support::kubectl_ok(&[
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "config/rbac/namespace-reader.yaml",
+        "-f",
+        "examples/rbac-provider-tokens.yaml",
+    ]);
     let api: Api<ConnectorScope> = Api::namespaced(client.clone(), ns);
     let mut pd: ConnectorScope = support::load_yaml("examples/connectorscope-pagerduty.yaml");
     pd.spec.pagerduty.as_mut().expect("pagerduty scope").url = Some(base.into());
