@@ -491,6 +491,8 @@ async fn through_apiserver(server: &Server, args: &Args) -> anyhow::Result<()> {
         exclude_namespaces: vec![],
         endpoint: Endpoint::Url(format!("https://{}/validate", server.addr)),
         failure_policy: "Fail".into(),
+        enforced_failure_policy: "Fail".into(),
+        evidence_failure_policy: "Ignore".into(),
         timeout_seconds: 5,
         ca_bundle_pem: Some(server.ca_pem.clone()),
     });

@@ -113,6 +113,19 @@ EOF
   )
 }
 
+# Static users for tests and demos that act as distinct people (alice and bob
+# approve, carol administers, dave releases and approves): token,user,uid,"groups".
+tokens() {
+  local p=$dir/pki user groups
+  [ -f "$p/tokens.csv" ] && return 0
+  : >"$p/tokens.csv"
+  for user in alice:release-approvers bob:release-approvers carol:platform-team dave:release-approvers; do
+    groups=${user#*:}
+    printf '%s,%s,%s,"%s"\n' "$(openssl rand -hex 24)" "${user%%:*}" "uid-${user%%:*}" "$groups" >>"$p/tokens.csv"
+  done
+  chmod 600 "$p/tokens.csv"
+}
+
 kubeconfig() {
   local b64="base64 -w0"
   cat >"$dir/kubeconfig" <<EOF
@@ -156,6 +169,7 @@ up() {
     port_free "$port" || die "port $port is in use by another program; set RP_ETCD_PORT / RP_APISERVER_PORT"
   done
   pki
+  tokens
   kubeconfig
   local start
   start=$(date +%s%N)
@@ -171,7 +185,7 @@ up() {
     --etcd-servers "http://127.0.0.1:$etcd_port" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
     --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
-    --client-ca-file "$dir/pki/ca.crt" \
+    --client-ca-file "$dir/pki/ca.crt" --token-auth-file "$dir/pki/tokens.csv" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
     --service-cluster-ip-range 10.96.0.0/16 \

@@ -51,14 +51,15 @@ bash e2e/cluster.sh up --quiet
 eval "$(bash e2e/cluster.sh env)"
 mkdir -p "$run"
 
-say "installing the CRDs and the operator's ServiceAccount and RBAC from charts/release-passport"
+say "installing the CRDs, the operator's ServiceAccount and RBAC, the persona roles and the admission policies from charts/release-passport"
 helm=$(bash e2e/tools/tools.sh path helm)
 kubectl create namespace release-passport-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl apply --server-side --force-conflicts -f charts/release-passport/crds/ >/dev/null
 kubectl wait --for condition=Established --timeout=60s \
   $(for f in charts/release-passport/crds/*.yaml; do printf 'crd/%s.releasepassport.io ' "$(basename "$f" .yaml)"; done) >/dev/null
 "$helm" template release-passport charts/release-passport --namespace release-passport-system \
-  --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml |
+  --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml \
+  --show-only templates/personas.yaml --show-only templates/admission-policies.yaml |
   kubectl apply --server-side --force-conflicts -f - >/dev/null
 
 # The metrics source and the Prometheus server scraping it.

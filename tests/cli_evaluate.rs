@@ -31,19 +31,24 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs `evaluate` on a scenario directory as its README does: with its
+/// `approval.yaml` and `waiver.yaml` when it has them.
 fn evaluate(dir: &Path, extra: &[&str]) -> Output {
-    bin()
-        .arg("evaluate")
+    let mut cmd = bin();
+    cmd.arg("evaluate")
         .arg("--policy")
         .arg(dir.join("policy.yaml"))
         .arg("--release")
         .arg(dir.join("releasegate.yaml"))
         .arg("--evidence")
         .arg(dir.join("evidence"))
-        .args(["--now", NOW])
-        .args(extra)
-        .output()
-        .unwrap()
+        .args(["--now", NOW]);
+    for (flag, file) in [("--approval", "approval.yaml"), ("--waiver", "waiver.yaml")] {
+        if dir.join(file).exists() {
+            cmd.arg(flag).arg(dir.join(file));
+        }
+    }
+    cmd.args(extra).output().unwrap()
 }
 
 fn evaluate_files(policy: &Path, release: &Path, evidence: &Path, extra: &[&str]) -> Output {

@@ -141,10 +141,7 @@ async fn setup(prefix: &str) -> (Client, String) {
     ctl::operator_namespace(&client).await;
     let ns = support::namespace(&client, prefix).await;
     Api::<Policy>::namespaced(client.clone(), &ns)
-        .create(
-            &PostParams::default(),
-            &support::load_yaml("examples/policy.yaml"),
-        )
+        .create(&PostParams::default(), &support::ci_policy())
         .await
         .expect("policy");
     (client, ns)
@@ -153,9 +150,9 @@ async fn setup(prefix: &str) -> (Client, String) {
 fn evidence(error_rate: &str) -> serde_json::Value {
     let observed = jiff::Timestamp::now();
     json!([
-        {"connector": "argocd", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
+        {"connector": "ci-argocd", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "sync_status", "value": "Synced"}]},
-        {"connector": "prometheus", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
+        {"connector": "ci-prometheus", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "error_rate", "value": error_rate}]},
         {"connector": "ingest", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "active_sev1_incidents", "value": 0}, {"name": "change_approval_linked", "value": false}]}

@@ -31,7 +31,7 @@ async fn setup(prefix: &str) -> (Client, String) {
     });
     let ns = support::namespace(&client, prefix).await;
     // The seed's Policy (named like the gate, the `--policy` default), without the rule that needs a running Deployment.
-    let mut policy: Policy = support::load_yaml("examples/policy.yaml");
+    let mut policy: Policy = support::ci_policy();
     policy.spec.rules.retain(|r| r.id != "deployment-ready");
     Api::<Policy>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &policy)
@@ -46,12 +46,12 @@ fn evidence_files(dir: &Path, error_rate: &str, approval_linked: bool) -> Vec<St
     let docs = [
         (
             "argocd.json",
-            json!({"connector": "argocd", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
+            json!({"connector": "ci-argocd", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
                    "facts": [{"name": "sync_status", "value": "Synced"}]}),
         ),
         (
             "prometheus.yaml",
-            json!({"connector": "prometheus", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
+            json!({"connector": "ci-prometheus", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
                    "facts": [{"name": "error_rate", "value": error_rate}]}),
         ),
         (

@@ -53,14 +53,12 @@ fn webhook_configuration(name: &str, port: u16, scope: &str) -> ValidatingWebhoo
         exclude_namespaces: vec![],
         endpoint: Endpoint::Url(format!("https://127.0.0.1:{port}/validate")),
         failure_policy: "Fail".into(),
+        enforced_failure_policy: "Fail".into(),
+        evidence_failure_policy: "Ignore".into(),
         timeout_seconds: 5,
         ca_bundle_pem: None,
     });
-    for w in config.webhooks.iter_mut().flatten() {
-        if let Some(sel) = w.namespace_selector.as_mut() {
-            sel.match_labels = Some([(SCOPE_LABEL.to_string(), scope.to_string())].into());
-        }
-    }
+    support::scope_webhooks(&mut config, SCOPE_LABEL, scope);
     config
 }
 
@@ -216,9 +214,9 @@ async fn current_image(client: &Client, ns: &str) -> String {
 fn evidence(error_rate: &str) -> Vec<EvidenceDocument> {
     let observed = jiff::Timestamp::now();
     serde_json::from_value(json!([
-        {"connector": "argocd", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
+        {"connector": "ci-argocd", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "sync_status", "value": "Synced"}]},
-        {"connector": "prometheus", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
+        {"connector": "ci-prometheus", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "error_rate", "value": error_rate}]},
         {"connector": "ingest", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "active_sev1_incidents", "value": 0}, {"name": "change_approval_linked", "value": false}]}
@@ -238,10 +236,7 @@ fn created_or_exists<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &
 async fn gate(client: &Client, ns: &str, mode: Mode) {
     // A create retried by the client under load may find its own object: 409 is fine.
     let created = Api::<Policy>::namespaced(client.clone(), ns)
-        .create(
-            &PostParams::default(),
-            &support::load_yaml("examples/policy.yaml"),
-        )
+        .create(&PostParams::default(), &support::ci_policy())
         .await;
     created_or_exists(created, "policy");
     let mut gate: ReleaseGate = support::load_yaml("examples/releasegate.yaml");
@@ -259,16 +254,16 @@ async fn gate(client: &Client, ns: &str, mode: Mode) {
     created_or_exists(created, "gate");
 }
 
-/// Makes the evidence pass (error rate, approval): the next passport is ALLOW.
+/// Makes the evidence pass (error rate) and has an approver approve the
+/// release: the next passport is ALLOW.
 async fn fix_evidence(client: &Client, ns: &str) {
-    let fix = json!({"spec": {
-        "evidence": evidence("0.4%"),
-        "approvals": [{"actor": "alice@example.com", "reference": "CHG-1042", "approvedAt": jiff::Timestamp::now()}]
-    }});
+    let fix = json!({"spec": {"evidence": evidence("0.4%")}});
     Api::<ReleaseGate>::namespaced(client.clone(), ns)
         .patch(GATE, &PatchParams::default(), &Patch::Merge(&fix))
         .await
         .expect("fix evidence");
+    let digest = ARTIFACT.rsplit_once('@').expect("digest").1;
+    support::identities::approve_as_alice(ns, GATE, "v2.18.4", digest);
 }
 
 /// Waits for a current passport with `decision` and returns it.
@@ -304,26 +299,28 @@ async fn gated_deployment(ns: &str, image: &str) {
 }
 
 #[tokio::test]
-async fn cluster_enforce_denies_under_hold_admits_rollback_and_scaling_then_the_allowed_digest_only()
- {
+async fn cluster_enforce_denies_under_hold_admits_scaling_then_the_allowed_digest_only() {
     let (client, ns) = setup("wh-enforce").await;
     gate(&client, &ns, Mode::Enforce).await;
     let hold = passport_with(&client, &ns, Decision::Hold).await;
     let hold_name = hold.metadata.name.clone().expect("name");
     gated_deployment(&ns, &image('1')).await;
 
-    // HOLD: promoting the release is denied, and kubectl says why.
+    // HOLD: promoting the release is denied, and kubectl says why. The
+    // apiserver's own admission policy answers first, from the gate's status.
     let out = set_image_when(&ns, ARTIFACT, false).await;
     assert!(!out.status.success());
     let err = stderr(&out);
     eprintln!("kubectl's error under HOLD:\n{err}");
     for needle in [
-        "denied the request",
+        "releasepassport-workload-images",
+        "denied request",
         hold_name.as_str(),
         "decided HOLD",
-        "Failing checks: error-rate (fail, observed 2.7%",
+        "Failing checks: error-rate",
         "change-approval",
         "Next actions: Re-sync the GitOps application and wait for fresh runtime evidence.",
+        "[rule images-covered]",
     ] {
         assert!(err.contains(needle), "{needle:?} in kubectl's error: {err}");
     }
@@ -342,35 +339,11 @@ async fn cluster_enforce_denies_under_hold_admits_rollback_and_scaling_then_the_
         r#"{"spec":{"replicas":3}}"#,
     ]);
 
-    // The declared rollback image goes through under HOLD, with a warning
-    // and an Event on the gate.
-    let out = set_image_when(&ns, &image('9'), true).await;
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("Warning: Release Passport: rollback"),
-        "kubectl prints the warning: {}",
-        stderr(&out)
-    );
-    assert_eq!(current_image(&client, &ns).await, image('9'));
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
-    eventually(WAIT, "RollbackAdmitted and AdmissionDenied Events", || {
-        let events = events.clone();
-        async move {
-            let reasons: Vec<String> = events
-                .list(&ListParams::default())
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .filter(|e| e.involved_object.name.as_deref() == Some(GATE))
-                .filter_map(|e| e.reason)
-                .collect();
-            (reasons.iter().any(|r| r == "RollbackAdmitted")
-                && reasons.iter().any(|r| r == "AdmissionDenied"))
-            .then_some(())
-        }
-    })
-    .await;
+    // The declared rollback image was never proven by this gate: it is a
+    // promotion like any other, denied under HOLD.
+    let out = set_image(&ns, &image('9'), false);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert_eq!(current_image(&client, &ns).await, image('1'));
 
     // ALLOW for the release's digest: admitted.
     fix_evidence(&client, &ns).await;
@@ -387,8 +360,42 @@ async fn cluster_enforce_denies_under_hold_admits_rollback_and_scaling_then_the_
     let out = set_image(&ns, &image('b'), false);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("is not covered by Passport"), "{err}");
+    assert!(
+        err.contains("not covered: ") && err.contains(&image('b')),
+        "{err}"
+    );
     assert_eq!(current_image(&client, &ns).await, ARTIFACT);
+
+    // A tag is never covered in enforce mode.
+    let out = set_image(&ns, "registry.example.com/payment-api:v2.18.4", false);
+    assert!(!out.status.success(), "{}", stderr(&out));
+
+    // A workload labelled for a gate that does not exist is denied by the
+    // webhook, with an Event on the gate it names.
+    let out = create_deployment_kubectl(&ns, "orphan", &image('1'), Some("no-such-gate"), false);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("does not exist"),
+        "{err}"
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    eventually(WAIT, "the AdmissionDenied Event", || {
+        let events = events.clone();
+        async move {
+            events
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("AdmissionDenied")
+                        && e.involved_object.name.as_deref() == Some("no-such-gate")
+                })
+                .then_some(())
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -458,15 +465,15 @@ async fn cluster_a_tampered_or_foreign_signed_passport_admits_nothing() {
     })
     .await;
 
-    // Content changed after signing: covers another digest now.
+    // Content changed after signing (a check result turned to pass): the
+    // gate's status still allows the digest, but the webhook verifies the
+    // passport itself and admits nothing with it.
     let mut tampered = allow.spec.clone();
-    tampered.artifact.digest = image('b').rsplit_once('@').expect("digest").1.into();
-    tampered.artifact.image = image('b');
+    tampered.confidence = 99;
     replace_passport(&client, &ns, &allow, tampered).await;
-    let out = set_image_when(&ns, &image('b'), false).await;
+    let out = set_image_when(&ns, ARTIFACT, false).await;
     let err = stderr(&out);
     assert!(err.contains("does not verify: BadSignature"), "{err}");
-    let out = set_image(&ns, ARTIFACT, false);
     assert!(
         !out.status.success(),
         "the tampered passport admits nothing"

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use proptest::prelude::*;
 use releasepassport::api::{
-    Decision, EvidenceDocument, Policy, PolicySpec, ReleaseGate, ReleaseGateSpec, ResultState,
+    Decision, EvidenceDocument, Policy, PolicySpec, ReleaseApproval, ReleaseGate, ReleaseGateSpec,
+    ReleaseWaiver, ReleaseWaiverSpec, ResultState,
 };
 use releasepassport::engine::{
-    self, Evaluation, EvaluationInput, PolicyErrorReason, Stage, combine,
+    self, ApprovalInput, Evaluation, EvaluationInput, GateContext, PolicyErrorReason, Stage,
+    WaiverInput, combine,
 };
 use serde_json::json;
 
@@ -28,6 +30,8 @@ struct Scenario {
     policy: PolicySpec,
     gate: ReleaseGateSpec,
     evidence: Vec<EvidenceDocument>,
+    approvals: Vec<ReleaseApproval>,
+    waivers: Vec<ReleaseWaiver>,
 }
 
 fn scenario(name: &str) -> Scenario {
@@ -43,11 +47,34 @@ fn scenario(name: &str) -> Scenario {
         .iter()
         .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
         .collect();
+    let approvals = optional_yaml(&dir.join("approval.yaml"));
+    let waivers = optional_yaml(&dir.join("waiver.yaml"));
     Scenario {
         policy: policy.spec,
         gate: gate.spec,
         evidence,
+        approvals,
+        waivers,
     }
+}
+
+fn optional_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    if path.exists() {
+        vec![yaml(path)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The digest of the scenario's artifact.
+fn digest(s: &Scenario) -> String {
+    s.gate
+        .artifact
+        .image
+        .rsplit_once('@')
+        .unwrap()
+        .1
+        .to_string()
 }
 
 fn now() -> Timestamp {
@@ -56,7 +83,30 @@ fn now() -> Timestamp {
 
 fn run_at(s: &Scenario, at: Timestamp) -> Evaluation {
     let compiled = engine::compile(&s.policy).unwrap();
+    let approvals: Vec<ApprovalInput<'_>> = s
+        .approvals
+        .iter()
+        .map(|a| ApprovalInput {
+            name: a.metadata.name.as_deref().unwrap(),
+            spec: &a.spec,
+            created_at: a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+        .collect();
+    let waivers: Vec<WaiverInput<'_>> = s
+        .waivers
+        .iter()
+        .map(|w| WaiverInput {
+            name: w.metadata.name.as_deref().unwrap(),
+            spec: &w.spec,
+            created_at: w.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+        .collect();
     engine::evaluate(&EvaluationInput {
+        context: GateContext {
+            approvals: &approvals,
+            waivers: &waivers,
+            ..Default::default()
+        },
         policy_name: "payment-api-production",
         policy: &compiled,
         gate: &s.gate,
@@ -175,13 +225,20 @@ fn an_approval_satisfies_require_approval() {
 fn two_required_approvers_need_two_distinct_people() {
     let mut s = scenario("require-approval-approved");
     s.policy.approval.as_mut().unwrap().required_approvers = Some(2);
-    let mut same = s.gate.approvals[0].clone();
-    same.reference = Some("CHG-1043".into());
-    s.gate.approvals.push(same);
-    assert_eq!(run(&s).decision(), Decision::RequireApproval);
-    let mut other = s.gate.approvals[0].clone();
-    other.actor = "carol@example.com".into();
-    s.gate.approvals.push(other);
+    let mut same = s.approvals[0].clone();
+    same.metadata.name = Some("again".into());
+    same.spec.reference = Some("CHG-1043".into());
+    s.approvals.push(same);
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::RequireApproval);
+    assert_eq!(
+        e.passport.approvals[1].reason.as_deref(),
+        Some("DuplicateApprover")
+    );
+    let mut other = s.approvals[0].clone();
+    other.metadata.name = Some("carol".into());
+    other.spec.approver = "carol@example.com".into();
+    s.approvals.push(other);
     assert_eq!(run(&s).decision(), Decision::Allow);
 }
 
@@ -249,7 +306,11 @@ fn expired_waiver_is_ignored_and_the_trace_says_so() {
 #[test]
 fn active_waiver_turns_the_failure_into_waived() {
     let mut s = scenario("expired-waiver");
-    s.gate.waivers[0].expires_at = "2026-05-18T00:00:00Z".parse().unwrap();
+    s.waivers[0].metadata.creation_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-05-17T06:00:00Z".parse().unwrap(),
+        ));
+    s.waivers[0].spec.expires_at = "2026-05-18T00:00:00Z".parse().unwrap();
     let e = run(&s);
     assert_eq!(e.decision(), Decision::Allow);
     assert_eq!(state_of(&e, "error-rate"), ResultState::Waived);
@@ -286,12 +347,22 @@ fn confidence_is_the_weighted_share_of_required_evidence_present_and_fresh() {
 }
 
 fn waive(s: &mut Scenario, rule_id: &str) {
-    s.gate.waivers.push(releasepassport::api::Waiver {
-        rule_id: rule_id.into(),
-        reason: "connector outage, tracked in OPS-7".into(),
-        actor: "dana@example.com".into(),
-        expires_at: "2026-05-18T00:00:00Z".parse().unwrap(),
-    });
+    let mut waiver = ReleaseWaiver::new(
+        &format!("waive-{rule_id}"),
+        ReleaseWaiverSpec {
+            gate: "payment-api-production".into(),
+            rule_id: rule_id.into(),
+            digest: digest(s),
+            reason: "connector outage, tracked in OPS-7".into(),
+            expires_at: "2026-05-18T00:00:00Z".parse().unwrap(),
+            author: "dana@example.com".into(),
+        },
+    );
+    waiver.metadata.creation_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-05-17T06:00:00Z".parse().unwrap(),
+        ));
+    s.waivers.push(waiver);
 }
 
 #[test]
@@ -423,6 +494,7 @@ fn unpinned_artifact_is_a_gate_error() {
     s.gate.artifact.image = "registry.example.com/payment-api:latest".into();
     let compiled = engine::compile(&s.policy).unwrap();
     let err = engine::evaluate(&EvaluationInput {
+        context: Default::default(),
         policy_name: "p",
         policy: &compiled,
         gate: &s.gate,
@@ -449,6 +521,7 @@ fn post_deploy_failures_recommend_rollback() {
     );
     let compiled = engine::compile(&s.policy).unwrap();
     let mut input = EvaluationInput {
+        context: Default::default(),
         policy_name: "p",
         policy: &compiled,
         gate: &s.gate,
@@ -532,6 +605,7 @@ proptest! {
         let compiled = engine::compile(&policy).unwrap();
         let evidence = [evidence];
         let e = engine::evaluate(&EvaluationInput {
+            context: Default::default(),
             policy_name: "p",
             policy: &compiled,
             gate: &s.gate,

@@ -36,6 +36,7 @@ fn signed_seed_passport() -> (PassportSpec, PassportSigner) {
         .collect();
     let compiled = engine::compile(&policy.spec).unwrap();
     let mut doc = engine::evaluate(&EvaluationInput {
+        context: Default::default(),
         policy_name: "payment-api-production",
         policy: &compiled,
         gate: &gate.spec,
@@ -86,6 +87,7 @@ fn an_evaluation_signs_to_the_same_passport_as_passport_sign() {
         .collect();
     let compiled = engine::compile(&policy.spec).unwrap();
     let evaluation = engine::evaluate(&EvaluationInput {
+        context: Default::default(),
         policy_name: "payment-api-production",
         policy: &compiled,
         gate: &gate.spec,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 
-use crate::api::Mode;
+use crate::api::{Mode, ReleaseApproval, ReleaseWaiver};
 use crate::engine::{self, EvaluationInput, Stage};
 use crate::passport::{self, PassportSigner};
 
@@ -36,6 +36,8 @@ pub enum StageArg {
     "      --evidence evidence/ --key releasepassport.key --out passport.json\n",
     "  releasepassport evaluate --policy policy.yaml --release releasegate.yaml \\\n",
     "      --evidence argocd.json --evidence prometheus.json --now 2026-05-17T06:30:00Z --output json\n",
+    "  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ \\\n",
+    "      --approval approval.yaml --waiver waiver.yaml   # count them as the operator would\n",
     "\n",
     "Exit codes:\n",
     "  0  ALLOW or ALLOW_WITH_CANARY, or any decision in shadow mode\n",
@@ -81,6 +83,12 @@ pub struct EvaluateArgs {
     /// Which rules to evaluate.
     #[arg(long, value_enum, default_value_t = StageArg::PreDeploy)]
     pub stage: StageArg,
+    /// ReleaseApproval objects (YAML or JSON, one or a list per file) to count, as a cluster would (repeatable).
+    #[arg(long = "approval", value_name = "FILE")]
+    pub approvals: Vec<PathBuf>,
+    /// ReleaseWaiver objects (YAML or JSON, one or a list per file) to count, as a cluster would (repeatable).
+    #[arg(long = "waiver", value_name = "FILE")]
+    pub waivers: Vec<PathBuf>,
 }
 
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
@@ -96,6 +104,25 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
     })?;
     let (gate, gate_ref) = input::load_gate(&args.release)?;
     let evidence = input::load_evidence(&args.evidence)?;
+    let approval_objects: Vec<ReleaseApproval> =
+        input::load_objects(&args.approvals, "ReleaseApproval")?;
+    let waiver_objects: Vec<ReleaseWaiver> = input::load_objects(&args.waivers, "ReleaseWaiver")?;
+    let approvals: Vec<engine::ApprovalInput<'_>> = approval_objects
+        .iter()
+        .map(|a| engine::ApprovalInput {
+            name: a.metadata.name.as_deref().unwrap_or("approval"),
+            spec: &a.spec,
+            created_at: a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+        .collect();
+    let waivers: Vec<engine::WaiverInput<'_>> = waiver_objects
+        .iter()
+        .map(|w| engine::WaiverInput {
+            name: w.metadata.name.as_deref().unwrap_or("waiver"),
+            spec: &w.spec,
+            created_at: w.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+        .collect();
     let now = match &args.now {
         Some(s) => s
             .parse::<jiff::Timestamp>()
@@ -126,6 +153,11 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
         stage: match args.stage {
             StageArg::PreDeploy => Stage::PreDeploy,
             StageArg::PostDeploy => Stage::PostDeploy,
+        },
+        context: engine::GateContext {
+            approvals: &approvals,
+            waivers: &waivers,
+            ..Default::default()
         },
     })
     .map_err(|e| anyhow!("{}: spec.{e}", args.release.display()))?;

@@ -171,6 +171,22 @@ pub fn load_evidence(paths: &[PathBuf]) -> anyhow::Result<Vec<EvidenceDocument>>
     Ok(docs)
 }
 
+/// Objects of one kind from files (one object, or a list of them, per file).
+pub fn load_objects<T: DeserializeOwned>(paths: &[PathBuf], kind: &str) -> anyhow::Result<Vec<T>> {
+    let mut objects = Vec::new();
+    for path in paths {
+        let items = match parse_value(path, &read_text(path)?)? {
+            serde_json::Value::Array(items) => items,
+            value => vec![value],
+        };
+        for item in items {
+            check_kind(path, &item, kind)?;
+            objects.push(typed(path, item)?);
+        }
+    }
+    Ok(objects)
+}
+
 /// Reads a JSON document (a passport).
 pub fn load_json(path: &Path) -> anyhow::Result<serde_json::Value> {
     let text = read_text(path)?;
