@@ -198,8 +198,9 @@ async fn cluster_gate_enforce_hold_exits_3_then_the_fixed_release_exits_0() {
     assert_eq!(held.decision, Decision::Hold);
 
     // The same long-lived gate, updated by the next CI run with fixed
-    // evidence, a rollback image and an approval: the command waits for the
-    // new generation's passport, never reporting the earlier HOLD.
+    // evidence (the change approval linked) and a rollback image: the
+    // command waits for the new generation's passport, never reporting the
+    // earlier HOLD.
     let mut extra = owned(&[
         "--mode",
         "enforce",
@@ -209,8 +210,6 @@ async fn cluster_gate_enforce_hold_exits_3_then_the_fixed_release_exits_0() {
         "v2.17.9",
         "--rollback-image",
         "registry.example.com/payment-api@sha256:9999999999999999999999999999999999999999999999999999999999999999",
-        "--approval",
-        "alice@example.com:CHG-1042",
         "--output",
         "json",
     ]);
@@ -230,7 +229,11 @@ async fn cluster_gate_enforce_hold_exits_3_then_the_fixed_release_exits_0() {
     .expect("passport");
     assert_eq!(allowed.decision, Decision::Allow);
     assert_eq!(allowed.gate.as_ref().and_then(|g| g.generation), Some(2));
-    assert_eq!(allowed.approvals[0].reference.as_deref(), Some("CHG-1042"));
+    // The passport names who applied the release, as the apiserver authenticated it.
+    assert_eq!(
+        allowed.released_by.as_deref(),
+        Some("release-passport-admin")
+    );
 
     let gate = Api::<ReleaseGate>::namespaced(client, &ns)
         .get("payment-api-production")

@@ -6,27 +6,19 @@
 mod support;
 
 use std::process::Output;
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use releasepassport::api::*;
 use releasepassport::passport::{self, PassportSigner};
-use releasepassport::webhook::config::{Endpoint, RenderOptions, render};
 use serde_json::json;
-use support::controller::{self as ctl, eventually};
-
-/// A bound on waits: the shared control plane may be busy with other tests.
-const WAIT: Duration = Duration::from_secs(240);
+use support::controller::eventually;
+use support::webhook::{self as wh, SCOPE_LABEL, WAIT, stderr};
 const GATE: &str = "payment-api-production";
 /// The release's artifact (examples/releasegate.yaml).
 const ARTIFACT: &str = "registry.example.com/payment-api@sha256:3f5d0c2b8e1a9f4d7c6b5a4e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a0";
-/// Namespace label that puts a test namespace in scope of this process's configuration.
-const SCOPE_LABEL: &str = "releasepassport.io/webhook-test";
 
 fn image(c: char) -> String {
     format!(
@@ -44,121 +36,13 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-/// A configuration for this process: URL to 127.0.0.1, only namespaces
-/// labelled `SCOPE_LABEL=<value>`.
-fn webhook_configuration(name: &str, port: u16, scope: &str) -> ValidatingWebhookConfiguration {
-    let mut config = render(&RenderOptions {
-        name: name.into(),
-        operator_namespace: ctl::OPERATOR_NAMESPACE.into(),
-        exclude_namespaces: vec![],
-        endpoint: Endpoint::Url(format!("https://127.0.0.1:{port}/validate")),
-        failure_policy: "Fail".into(),
-        enforced_failure_policy: "Fail".into(),
-        evidence_failure_policy: "Ignore".into(),
-        timeout_seconds: 5,
-        ca_bundle_pem: None,
-    });
-    support::scope_webhooks(&mut config, SCOPE_LABEL, scope);
-    config
-}
-
-async fn apply_configuration(client: &Client, config: &ValidatingWebhookConfiguration) {
-    let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let name = config.metadata.name.clone().expect("name");
-    let _ = api.delete(&name, &DeleteParams::default()).await;
-    api.create(&PostParams::default(), config)
-        .await
-        .expect("webhook configuration");
-}
-
 /// One controller (serving the webhook) and one configuration per test binary.
 async fn setup(prefix: &str) -> (Client, String) {
-    static CONTROLLER: OnceLock<Mutex<ctl::ControllerProcess>> = OnceLock::new();
-    static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    let client = support::client().await;
-    READY
-        .get_or_init(|| async {
-            support::install_crds(&client).await;
-            ctl::operator_namespace(&client).await;
-            let port = free_port();
-            let config_name = format!("rp-webhook-test-{}", pid());
-            apply_configuration(&client, &webhook_configuration(&config_name, port, &pid())).await;
-            let addr = format!("127.0.0.1:{port}");
-            CONTROLLER.get_or_init(|| {
-                Mutex::new(ctl::start(
-                    &format!("rp-webhook-controller-{}", pid()),
-                    "webhook-tests",
-                    &[
-                        "--resync-seconds",
-                        "30",
-                        "--webhook-addr",
-                        &addr,
-                        "--webhook-self-signed",
-                        "--webhook-cert-secret",
-                        "rp-webhook-test-tls",
-                        "--webhook-cert-name",
-                        "127.0.0.1",
-                        "--webhook-config-name",
-                        &config_name,
-                    ],
-                ))
-            });
-            // The apiserver reaches the webhook over TLS once the caBundle is in:
-            // an object labelled for a gate that does not exist is denied by it.
-            let ns = scoped_namespace(&client, "wh-ready").await;
-            eventually(WAIT, "the apiserver calling the webhook", || {
-                let ns = ns.clone();
-                async move {
-                    let out = create_deployment_kubectl(
-                        &ns,
-                        "probe",
-                        &image('1'),
-                        Some("no-such-gate"),
-                        true,
-                    );
-                    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-                    err.contains("does not exist").then_some(())
-                }
-            })
-            .await;
-        })
-        .await;
-    let ns = scoped_namespace(&client, prefix).await;
+    let client = wh::serve("webhook-tests", 30).await;
+    let ns = wh::scoped_namespace(&client, prefix).await;
     (client, ns)
 }
 
-async fn scoped_namespace(client: &Client, prefix: &str) -> String {
-    let ns = support::namespace(client, prefix).await;
-    support::kubectl_ok(&[
-        "label",
-        "namespace",
-        &ns,
-        &format!("{SCOPE_LABEL}={}", pid()),
-    ]);
-    ns
-}
-
-fn deployment_json(name: &str, image: &str, gate: Option<&str>) -> serde_json::Value {
-    let mut labels = json!({"app": name});
-    if let Some(g) = gate {
-        labels[GATE_LABEL] = json!(g);
-    }
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "api", "image": image}]}
-            }
-        }
-    })
-}
-
-/// `kubectl create -f <file>` of a Deployment (optionally as a server dry run).
 fn create_deployment_kubectl(
     ns: &str,
     name: &str,
@@ -166,49 +50,19 @@ fn create_deployment_kubectl(
     gate: Option<&str>,
     dry_run: bool,
 ) -> Output {
-    let file = std::env::temp_dir().join(format!("rp-wh-{}-{ns}-{name}.json", pid()));
-    std::fs::write(&file, deployment_json(name, image, gate).to_string()).expect("write");
-    let path = file.to_str().expect("path").to_string();
-    let mut args = vec!["-n", ns, "create", "-f", &path];
-    if dry_run {
-        args.push("--dry-run=server");
-    }
-    support::kubectl(&args)
+    wh::create_deployment(None, ns, name, image, gate, dry_run)
 }
 
 fn set_image(ns: &str, image: &str, dry_run: bool) -> Output {
-    let spec = format!("api={image}");
-    let mut args = vec!["-n", ns, "set", "image", "deployment/payment-api", &spec];
-    if dry_run {
-        args.push("--dry-run=server");
-    }
-    support::kubectl(&args)
+    wh::set_image(None, ns, "payment-api", image, dry_run)
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Waits until a server dry run of `set image` gets the expected answer (the
-/// webhook's caches follow the API by a watch event), then does it for real.
 async fn set_image_when(ns: &str, image: &str, admitted: bool) -> Output {
-    eventually(WAIT, "the webhook's answer to change", || async move {
-        (set_image(ns, image, true).status.success() == admitted).then_some(())
-    })
-    .await;
-    set_image(ns, image, false)
+    wh::set_image_when(None, ns, "payment-api", image, admitted).await
 }
 
 async fn current_image(client: &Client, ns: &str) -> String {
-    let d = Api::<Deployment>::namespaced(client.clone(), ns)
-        .get("payment-api")
-        .await
-        .expect("deployment");
-    let v = serde_json::to_value(&d).expect("json");
-    v.pointer("/spec/template/spec/containers/0/image")
-        .and_then(|i| i.as_str())
-        .unwrap_or_default()
-        .to_string()
+    wh::current_image(client, ns, "payment-api").await
 }
 
 fn evidence(error_rate: &str) -> Vec<EvidenceDocument> {
@@ -510,7 +364,7 @@ async fn cluster_with_the_webhook_down_unlabelled_deployments_are_still_created_
     // A configuration whose webhook is not running (nothing listens on the port).
     let scope = format!("down-{}", pid());
     let name = format!("rp-webhook-down-{}", pid());
-    apply_configuration(&client, &webhook_configuration(&name, free_port(), &scope)).await;
+    wh::apply_configuration(&client, &wh::configuration(&name, free_port(), &scope)).await;
     let ns = support::namespace(&client, "wh-down").await;
     support::kubectl_ok(&["label", "namespace", &ns, &format!("{SCOPE_LABEL}={scope}")]);
 

@@ -236,6 +236,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
                     ));
                 }
             }
+            summary::push_approvals_and_waivers(&mut s, &doc);
             summary::push_next_actions(&mut s, &doc);
             if let Some(c) = &doc.canary {
                 s.push_str(&format!(

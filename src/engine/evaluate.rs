@@ -99,8 +99,8 @@ pub struct Evaluation {
     /// Ids of the rules that asked for a decision other than ALLOW (not
     /// waived, not satisfied by approval), in policy order.
     pub failing_checks: Vec<String>,
-    /// Earliest time a piece of evidence used by the evaluation goes stale:
-    /// re-evaluate before then.
+    /// Earliest time a piece of evidence used by the evaluation goes stale,
+    /// or an active waiver expires: re-evaluate then.
     pub next_stale_at: Option<Timestamp>,
     /// Each approval and waiver of the gate: counted or not, and why.
     pub grants: Vec<GrantOutcome>,
@@ -451,6 +451,8 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         if !w.active() {
             continue;
         }
+        // Evaluate again when it expires: it stops counting without anyone acting.
+        next_stale_at = Some(next_stale_at.map_or(r.expires_at, |t| t.min(r.expires_at)));
         for o in outcomes.iter_mut().filter(|o| o.rule.id == r.rule_id) {
             if o.result.state != ResultState::Pass && o.result.state != ResultState::Waived {
                 let was = state_name(o.result.state);

@@ -165,7 +165,7 @@ async fn record_events(client: Client, mut rx: mpsc::Receiver<server::PendingEve
         }
         let event = NewEvent {
             metadata: kube::api::ObjectMeta {
-                generate_name: Some(format!("{}.", pending.gate)),
+                generate_name: Some(format!("{}-", pending.gate)),
                 namespace: Some(pending.namespace.clone()),
                 annotations: (!annotations.is_empty()).then_some(annotations),
                 ..Default::default()
@@ -189,7 +189,7 @@ async fn record_events(client: Client, mut rx: mpsc::Receiver<server::PendingEve
         };
         let api: kube::Api<NewEvent> = kube::Api::namespaced(client.clone(), &pending.namespace);
         if let Err(e) = api.create(&kube::api::PostParams::default(), &event).await {
-            tracing::debug!(error = %e, "webhook: publishing an event failed");
+            tracing::warn!(error = %e, gate = %pending.gate, namespace = %pending.namespace, "webhook: publishing an event failed");
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod controller;
 pub mod identities;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
