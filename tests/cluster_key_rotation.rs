@@ -132,8 +132,8 @@ fn evidence(error_rate: &str) -> Vec<EvidenceDocument> {
     .expect("evidence")
 }
 
-/// The example gate in enforce mode with passing evidence and an approval:
-/// its passport is ALLOW for ARTIFACT.
+/// The example gate in enforce mode with passing evidence (the change
+/// approval linked): its passport is ALLOW for ARTIFACT.
 async fn allowing_gate(client: &Client, ns: &str) {
     Api::<Policy>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &support::ci_policy())
@@ -148,19 +148,10 @@ async fn allowing_gate(client: &Client, ns: &str) {
         release: "v2.17.9".into(),
         image: Some(image('9')),
     });
-    let digest = gate
-        .spec
-        .artifact
-        .image
-        .rsplit_once('@')
-        .expect("digest")
-        .1
-        .to_string();
     Api::<ReleaseGate>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &gate)
         .await
         .expect("gate");
-    support::identities::approve_as_alice(ns, "payment-api-production", "v2.18.4", &digest);
 }
 
 /// The gate's current ALLOW passport, once its signature has key id `key_id`.

@@ -224,32 +224,13 @@ async fn cluster_enforce_denies_under_hold_admits_scaling_then_the_allowed_diges
     let out = set_image(&ns, "registry.example.com/payment-api:v2.18.4", false);
     assert!(!out.status.success(), "{}", stderr(&out));
 
-    // A workload labelled for a gate that does not exist is denied by the
-    // webhook, with an Event on the gate it names.
+    // A workload labelled for a gate that does not exist is denied by the webhook.
     let out = create_deployment_kubectl(&ns, "orphan", &image('1'), Some("no-such-gate"), false);
     let err = stderr(&out);
     assert!(
         !out.status.success() && err.contains("does not exist"),
         "{err}"
     );
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
-    eventually(WAIT, "the AdmissionDenied Event", || {
-        let events = events.clone();
-        async move {
-            events
-                .list(&ListParams::default())
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .any(|e| {
-                    e.reason.as_deref() == Some("AdmissionDenied")
-                        && e.involved_object.name.as_deref() == Some("no-such-gate")
-                })
-                .then_some(())
-        }
-    })
-    .await;
 }
 
 #[tokio::test]
@@ -332,6 +313,25 @@ async fn cluster_a_tampered_or_foreign_signed_passport_admits_nothing() {
         !out.status.success(),
         "the tampered passport admits nothing"
     );
+    // The webhook's denial is an Event on the gate.
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    eventually(WAIT, "the AdmissionDenied Event", || {
+        let events = events.clone();
+        async move {
+            events
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("AdmissionDenied")
+                        && e.involved_object.name.as_deref() == Some(GATE)
+                })
+                .then_some(())
+        }
+    })
+    .await;
     assert_eq!(current_image(&client, &ns).await, image('1'));
 
     // Signed, but with a key the operator does not trust.
