@@ -59,7 +59,8 @@ pub fn sample_passport(name: &str) -> Passport {
         "actor": "tests",
         "policyResults": [{"id": "error-rate", "label": "Prometheus error rate below 2%", "state": "fail", "onFail": "HOLD", "required": true, "observed": "2.4%", "threshold": "< 2%"}],
         "nextActions": ["Attach rollback artifact for payment-api v2.17.9."],
-        "signature": {"algorithm": "ed25519", "keyId": "test", "value": "AAAA"}
+        "envelope": {"payloadType": "application/vnd.in-toto+json", "payload": "e30=",
+                     "signatures": [{"keyid": "test", "sig": "AAAA"}]}
     }))
     .expect("passport spec");
     Passport::new(name, spec)
@@ -446,7 +447,14 @@ async fn cluster_kubectl_prints_passport_columns_and_the_category() {
         .collect();
     assert_eq!(
         header,
-        ["NAME", "CONNECTOR", "HEALTH", "LAST-OBSERVED", "AGE"]
+        [
+            "NAME",
+            "CONNECTOR",
+            "SUPPORT",
+            "HEALTH",
+            "LAST-OBSERVED",
+            "AGE"
+        ]
     );
 
     let all = support::kubectl_ok(&["get", "releasepassport", "-n", &ns]);

@@ -9,6 +9,8 @@
 //! not worked around.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use kube::Client;
@@ -18,6 +20,7 @@ use crate::api::{ConnectorHealth, ConnectorKind, ConnectorScopeSpec, EvidenceDoc
 pub mod argocd;
 pub mod http;
 pub mod kubernetes;
+pub mod matrix;
 pub mod prometheus;
 
 /// Default time a connector may take before it counts as unreachable.
@@ -59,6 +62,48 @@ impl ScopeRequest<'_> {
     }
 }
 
+/// The future a connector's collector returns.
+pub type CollectFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<EvidenceDocument, ConnectorError>> + Send + 'a>>;
+
+/// A connector's adapter: reads one scope's evidence.
+pub type Collector = for<'a> fn(&'a Connectors, &'a ScopeRequest<'a>) -> CollectFuture<'a>;
+
+/// Wraps a module's `collect` into a [`Collector`].
+macro_rules! collector {
+    ($module:ident) => {{
+        fn run<'a>(c: &'a Connectors, r: &'a ScopeRequest<'a>) -> CollectFuture<'a> {
+            Box::pin($module::collect(c, r))
+        }
+        run as Collector
+    }};
+}
+
+/// The adapter that reads a connector kind's evidence, or `None` when no
+/// adapter is implemented (`ingest` pulls nothing: CI pushes its evidence).
+///
+/// This is the one place a kind is wired to its adapter: the connector
+/// matrix ([`matrix`]) calls a provider "native pull" only when this
+/// returns its collector, and [`Connectors::collect`] runs exactly that.
+pub fn adapter(kind: ConnectorKind) -> Option<Collector> {
+    match kind {
+        ConnectorKind::Kubernetes => Some(collector!(kubernetes)),
+        ConnectorKind::Argocd => Some(collector!(argocd)),
+        ConnectorKind::Prometheus => Some(collector!(prometheus)),
+        ConnectorKind::Http => Some(collector!(http)),
+        ConnectorKind::Ingest => None,
+        // Incidents, changes, errors and notifications.
+        ConnectorKind::Pagerduty
+        | ConnectorKind::Jira
+        | ConnectorKind::Sentry
+        | ConnectorKind::Opsgenie
+        | ConnectorKind::Servicenow
+        | ConnectorKind::Linear
+        | ConnectorKind::Slack
+        | ConnectorKind::Email => None,
+    }
+}
+
 /// Why a connector produced no evidence. Messages never carry credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -93,6 +138,9 @@ impl ConnectorError {
     }
 }
 
+/// Secret values by (namespace, Secret name, key).
+pub type GivenSecrets = BTreeMap<(String, String, String), String>;
+
 /// Clients and settings the connectors share.
 #[derive(Clone)]
 pub struct Connectors {
@@ -107,6 +155,9 @@ pub struct Connectors {
     impersonated: std::sync::Arc<std::sync::Mutex<BTreeMap<String, Client>>>,
     /// HTTP client for Prometheus, http and SaaS connectors.
     pub http: reqwest::Client,
+    /// `secretRef` values given by the caller instead of read from the
+    /// cluster (offline runs and tests), by (namespace, Secret, key).
+    given_secrets: Option<std::sync::Arc<GivenSecrets>>,
 }
 
 impl Connectors {
@@ -127,7 +178,17 @@ impl Connectors {
             timeout,
             impersonated: Default::default(),
             http,
+            given_secrets: None,
         })
+    }
+
+    /// Reads `secretRef`s from `secrets`, keyed by (namespace, Secret name,
+    /// key), instead of from the cluster: for runs without a cluster (tests,
+    /// offline evaluation). A reference that is not given is missing, as a
+    /// missing Secret would be.
+    pub fn with_given_secrets(mut self, secrets: GivenSecrets) -> Self {
+        self.given_secrets = Some(std::sync::Arc::new(secrets));
+        self
     }
 
     /// A client that acts as `system:serviceaccount:<namespace>:<name>`.
@@ -164,15 +225,14 @@ impl Connectors {
         &self,
         req: &ScopeRequest<'_>,
     ) -> Result<Option<EvidenceDocument>, ConnectorError> {
+        let kind = req.spec.connector;
         let work = async {
-            match req.spec.connector {
-                ConnectorKind::Kubernetes => kubernetes::collect(self, req).await.map(Some),
-                ConnectorKind::Http => http::collect(self, req).await.map(Some),
-                ConnectorKind::Prometheus => prometheus::collect(self, req).await.map(Some),
-                ConnectorKind::Argocd => argocd::collect(self, req).await.map(Some),
-                ConnectorKind::Ingest => Ok(None),
-                other => Err(ConnectorError::Invalid(format!(
-                    "connector {other} is not implemented yet: attach its evidence through ingest (ReleaseGate spec.evidence or `releasepassport gate --evidence`)"
+            match adapter(kind) {
+                Some(collect) => collect(self, req).await.map(Some),
+                None if kind == ConnectorKind::Ingest => Ok(None),
+                None => Err(ConnectorError::Invalid(format!(
+                    "connector {kind} is {} in the connector matrix: it has no adapter yet; attach its evidence through ingest (ReleaseGate spec.evidence or `releasepassport gate --evidence`)",
+                    matrix::support_of(kind).label()
                 ))),
             }
         };
@@ -195,6 +255,20 @@ impl Connectors {
         let Some(secret_ref) = &req.spec.secret_ref else {
             return Ok(None);
         };
+        if let Some(given) = &self.given_secrets {
+            let key = (
+                req.namespace.to_string(),
+                secret_ref.name.clone(),
+                secret_ref.key.clone(),
+            );
+            return match given.get(&key) {
+                Some(value) => Ok(Some(value.trim().to_string())),
+                None => Err(ConnectorError::CredentialRequired(format!(
+                    "Secret {} (key {}) not found in namespace {}",
+                    secret_ref.name, secret_ref.key, req.namespace
+                ))),
+            };
+        }
         let client = match &req.spec.service_account_name {
             Some(sa) => self.as_service_account(req.namespace, sa)?,
             None => self.client.clone(),

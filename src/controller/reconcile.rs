@@ -26,7 +26,7 @@ use super::metrics::{
     ConnectorErrorLabels, ConnectorEvidenceLabels, ConnectorLabels, DecisionLabels, DurationTimer,
     ReasonLabels, ReleaseLabels, ResultLabels, RuleLabels,
 };
-use super::{Context, MANAGER, passports, releases, status};
+use super::{Context, MANAGER, attest, passports, releases, status};
 
 /// Why a reconcile failed. Each variant is a reason a machine can match.
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +274,8 @@ struct Applied {
     signing_key_id: String,
     /// A new Passport was written.
     written: bool,
+    /// The Passport on record with this decision before this reconcile.
+    existing: Option<Passport>,
 }
 
 /// Step 4: sign, and apply the Passport unless an identical decision is on record.
@@ -295,8 +297,8 @@ async fn apply_passport(
     let existing = passport_api.get_opt(&passport_name).await?;
     let signing_key_id = existing
         .as_ref()
-        .map(|p| p.spec.signature.key_id.clone())
-        .unwrap_or_else(|| document.signature.key_id.clone());
+        .map(|p| p.spec.signing_key_id().to_string())
+        .unwrap_or_else(|| document.signing_key_id().to_string());
     let mut written = false;
     if existing.is_none() {
         let mut object = Passport::new(&passport_name, document.clone());
@@ -336,6 +338,7 @@ async fn apply_passport(
         passport_name,
         signing_key_id,
         written,
+        existing,
     })
 }
 
@@ -473,6 +476,26 @@ async fn update_status(
             evaluation.refused_evidence.join(" "),
         )
         .await;
+    }
+
+    // 7. Attach the attestation to the image, when enabled: the current
+    //    Passport's envelope (the stored one when the decision was on record).
+    if let Some(config) = &ctx.config.attach
+        && attest::needed(applied.existing.as_ref())
+    {
+        let current = applied.existing.as_ref().map_or(document, |p| &p.spec);
+        if let Some(message) =
+            attest::attach(ctx, config, &deref.namespace, passport_name, current).await
+        {
+            publish(
+                ctx,
+                gate,
+                EventType::Warning,
+                "AttestationNotAttached",
+                format!("Passport {passport_name}: {message}"),
+            )
+            .await;
+        }
     }
 
     // Retention: the newest passports stay, older ones go.
@@ -800,6 +823,7 @@ async fn scope_status(
         "kind": "ConnectorScope",
         "status": {
             "observedGeneration": scope.metadata.generation,
+            "support": crate::connectors::matrix::support_of(scope.spec.connector).as_str(),
             "health": health.as_str(),
             "lastObservedAt": observed.or(old.last_observed_at),
             "message": message,

@@ -2,15 +2,13 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 
 use crate::api::{
     ArtifactRecord, CanaryRecord, Decision, EvidenceDocument, EvidenceSummary, GateReference,
     GrantState, Mode, Operator, PassportSpec, PolicyRecord, PolicyResult, ProvenRelease,
-    Provenance, ReleaseGateSpec, ResultState, RollbackRecommendation, RollbackRecord, Signature,
-    TraceStep,
+    Provenance, ReleaseGateSpec, ResultState, RollbackRecommendation, RollbackRecord, TraceStep,
 };
 use crate::passport::redact;
 
@@ -523,31 +521,6 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         }
     }
 
-    for o in &outcomes {
-        let reason = o.result.reason.as_deref().unwrap_or_default();
-        let mut message =
-            String::with_capacity(o.rule.id.len() + o.rule.label.len() + reason.len() + 48);
-        let _ = write!(
-            message,
-            "{} ({}): {}",
-            o.rule.id,
-            o.rule.label,
-            state_name(o.result.state)
-        );
-        if let Some(r) = &o.result.reason {
-            message.push_str(" - ");
-            message.push_str(r);
-        }
-        if let Some(d) = o.asks {
-            let _ = write!(message, " -> asks for {d}");
-        }
-        trace.push(TraceStep {
-            at: now,
-            step: "rule".into(),
-            message,
-        });
-    }
-
     // Confidence: weighted share of required evidence present and fresh.
     let (mut total, mut fresh) = (0u64, 0u64);
     for o in outcomes.iter().filter(|o| o.rule.required) {
@@ -770,11 +743,7 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         canary,
         next_actions,
         trace,
-        signature: Signature {
-            algorithm: crate::passport::ALGORITHM.into(),
-            key_id: String::new(),
-            value: String::new(),
-        },
+        envelope: None,
     };
     redact::redact_passport(&mut passport);
     Ok(Evaluation {
@@ -871,6 +840,8 @@ fn summarize_evidence(
             pushed_by: (d.provenance == Provenance::Pushed)
                 .then(|| pushed_by.map(str::to_string))
                 .flatten(),
+            // An evidence document always serialises (string-keyed maps).
+            digest: crate::passport::digest::canonical_sha256(doc).ok(),
         });
     }
     (summaries, refused)
