@@ -184,3 +184,38 @@ fn reserve_pulled_names(crd: &mut CustomResourceDefinition, reserved: &[String])
             });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connector_but_ingest_is_reserved_from_pushed_evidence() {
+        let reserved = pulled_connector_names();
+        for kind in ConnectorKind::ALL {
+            assert_eq!(
+                reserved.iter().any(|n| n == kind.as_str()),
+                *kind != ConnectorKind::Ingest,
+                "{kind}: {reserved:?}"
+            );
+        }
+        assert!(reserved.iter().any(|n| n == GATE_CONNECTOR));
+        // The list is read from the wire names, so it has exactly those.
+        assert_eq!(reserved.len(), ConnectorKind::ALL.len());
+    }
+
+    #[test]
+    fn the_release_gate_crd_refuses_every_reserved_name() {
+        let crd = all_crds()
+            .into_iter()
+            .find(|c| c.spec.names.kind == "ReleaseGate")
+            .expect("ReleaseGate CRD");
+        let text = serde_json::to_string(&crd).expect("json");
+        for name in pulled_connector_names() {
+            assert!(
+                text.contains(&format!("'{name}'")),
+                "{name} not in the rule"
+            );
+        }
+    }
+}
