@@ -58,10 +58,33 @@ fn refused_by_policy(out: &Output, what: &str, policy: &str, rule: &str) {
     );
 }
 
+/// No admission webhook of the cluster sees approvals or waivers: whatever
+/// refuses them below is the apiserver's own.
+fn no_webhook_sees_approvals_or_waivers() {
+    let text = support::kubectl_ok(&["get", "validatingwebhookconfigurations", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&text).expect("webhook configurations");
+    let resources: Vec<String> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["webhooks"].as_array().cloned().unwrap_or_default())
+        .flat_map(|w| w["rules"].as_array().cloned().unwrap_or_default())
+        .flat_map(|r| r["resources"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !resources.iter().any(|r| r == "*"
+            || r.starts_with("releaseapprovals")
+            || r.starts_with("releasewaivers")),
+        "a webhook sees approvals or waivers: {resources:?}"
+    );
+}
+
 #[tokio::test]
 async fn cluster_with_the_operator_stopped_the_apiserver_refuses_forged_approvals_and_waivers() {
     let client = support::client().await;
     support::install_crds(&client).await;
+    no_webhook_sees_approvals_or_waivers();
     let ns = support::namespace(&client, "trust-down").await;
     let pipeline = ids::service_account(&ns, "ci");
     ids::grant(&ns, "releasepassport-pipeline", &pipeline);
@@ -157,4 +180,26 @@ async fn cluster_with_the_operator_stopped_the_apiserver_refuses_forged_approval
         "jsonpath={.spec.approver}",
     ]);
     assert_eq!(approver, "alice");
+
+    // A waiver cannot be extended, not even by a cluster admin: the CRD's
+    // own rule, in the apiserver.
+    let out = create_as(&bob, &waiver(&ns, "bob-1h", None, 1), false);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let extend = serde_json::json!({"spec": {"expiresAt": "2030-01-01T00:00:00Z"}}).to_string();
+    let out = support::kubectl(&[
+        "-n",
+        &ns,
+        "patch",
+        "releasewaiver",
+        "bob-1h",
+        "--type=merge",
+        "-p",
+        &extend,
+    ]);
+    assert!(!out.status.success(), "a waiver was extended");
+    assert!(
+        stderr(&out).contains("a ReleaseWaiver is immutable"),
+        "{}",
+        stderr(&out)
+    );
 }
