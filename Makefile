@@ -75,3 +75,8 @@ clean: ## Remove build output (keeps the cached control-plane binaries)
 bench-controller: ## Controller latency and memory on the local control plane (ARGS="--gates 400 --json")
 	$(CARGO) build --release --locked
 	$(CARGO) run --release --locked --example bench-controller -- $(ARGS)
+
+.PHONY: bench-admission
+bench-admission: ## Admission through the local apiserver side by side: no check, the ValidatingAdmissionPolicy (CEL), the webhook (ARGS="--seconds 5 --concurrency 1,16,64")
+	@bash $(CLUSTER) --control-plane-only up --quiet
+	$(CARGO) run --release --locked --example bench-webhook -- --mode apiserver $(ARGS)
