@@ -367,7 +367,7 @@ async fn cluster_the_pipeline_cannot_open_the_gate_it_is_gated_by() {
     refused(
         &out,
         "the pipeline relabelling its namespace",
-        &["cannot patch resource \"namespaces\""],
+        &["is forbidden", "resource \"namespaces\""],
     );
 
     // Pushing facts under a pulled connector's name, or observed in the future.
