@@ -199,6 +199,7 @@ async fn collect(spec: &ConnectorScopeSpec) -> Result<Option<EvidenceDocument>, 
         spec,
         service: "payment-api",
         environment: "production",
+        gate: None,
         now: jiff::Timestamp::now(),
     };
     connectors().collect(&req).await

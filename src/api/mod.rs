@@ -13,6 +13,7 @@ mod connector_scope;
 mod evidence;
 mod passport;
 mod policy;
+mod provider_scopes;
 mod release_gate;
 
 pub use common::*;
@@ -20,6 +21,7 @@ pub use connector_scope::*;
 pub use evidence::*;
 pub use passport::*;
 pub use policy::*;
+pub use provider_scopes::*;
 pub use release_gate::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

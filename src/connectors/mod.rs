@@ -13,12 +13,33 @@ use std::time::Duration;
 
 use kube::Client;
 
-use crate::api::{ConnectorHealth, ConnectorKind, ConnectorScopeSpec, EvidenceDocument};
+use crate::api::{
+    ConnectorHealth, ConnectorKind, ConnectorScopeSpec, EvidenceDocument, ReleaseGateSpec,
+    SecretKeyReference,
+};
 
 pub mod argocd;
 pub mod http;
 pub mod kubernetes;
 pub mod prometheus;
+pub mod rest;
+// Pipelines, quality, observability and rollouts.
+pub mod argo_rollouts;
+pub mod datadog;
+pub mod detect;
+pub mod flagger;
+pub mod flux;
+pub mod github_actions;
+pub mod gitlab;
+pub mod jenkins;
+pub mod launchdarkly;
+pub mod loki;
+pub mod newrelic;
+pub mod resources;
+pub mod search;
+pub mod snyk;
+pub mod sonarqube;
+pub mod trivy;
 
 /// Default time a connector may take before it counts as unreachable.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,6 +57,9 @@ pub struct ScopeRequest<'a> {
     pub service: &'a str,
     /// Environment of the gate.
     pub environment: &'a str,
+    /// The gate being evaluated (release, artifact, build run): pipeline
+    /// connectors say whether what they read agrees with it.
+    pub gate: Option<&'a ReleaseGateSpec>,
     /// The clock used for `observedAt`.
     pub now: jiff::Timestamp,
 }
@@ -49,6 +73,38 @@ impl ScopeRequest<'_> {
             ("service".to_string(), self.service.to_string()),
             ("environment".to_string(), self.environment.to_string()),
         ])
+    }
+
+    /// The gate's source commit SHA, when it names one.
+    pub fn source_sha(&self) -> Option<&str> {
+        self.gate
+            .and_then(|g| g.artifact.source_sha.as_deref())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The gate's release id.
+    pub fn release(&self) -> Option<&str> {
+        self.gate.map(|g| g.release.as_str())
+    }
+
+    /// The gate's image digest (`sha256:<hex>`), when the image is pinned.
+    pub fn image_digest(&self) -> Option<&str> {
+        self.gate
+            .and_then(|g| crate::webhook::decide::image_digest(&g.artifact.image))
+    }
+
+    /// The gate's build run id when its provider is `provider`.
+    pub fn build_run_id(&self, provider: &str) -> Option<&str> {
+        let run = self.gate?.artifact.build_run.as_ref()?;
+        let same_provider = run
+            .provider
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case(provider));
+        run.id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| same_provider && !id.is_empty())
     }
 
     /// Maximum age of this scope's evidence.
@@ -171,6 +227,23 @@ impl Connectors {
                 ConnectorKind::Prometheus => prometheus::collect(self, req).await.map(Some),
                 ConnectorKind::Argocd => argocd::collect(self, req).await.map(Some),
                 ConnectorKind::Ingest => Ok(None),
+                // Pipelines, quality, observability and rollouts.
+                ConnectorKind::Gitlab => gitlab::collect(self, req).await.map(Some),
+                ConnectorKind::Jenkins => jenkins::collect(self, req).await.map(Some),
+                ConnectorKind::GithubActions => github_actions::collect(self, req).await.map(Some),
+                ConnectorKind::Sonarqube => sonarqube::collect(self, req).await.map(Some),
+                ConnectorKind::Snyk => snyk::collect(self, req).await.map(Some),
+                ConnectorKind::Datadog => datadog::collect(self, req).await.map(Some),
+                ConnectorKind::Newrelic => newrelic::collect(self, req).await.map(Some),
+                ConnectorKind::Launchdarkly => launchdarkly::collect(self, req).await.map(Some),
+                ConnectorKind::Loki => loki::collect(self, req).await.map(Some),
+                ConnectorKind::Elasticsearch | ConnectorKind::Opensearch => {
+                    search::collect(self, req).await.map(Some)
+                }
+                ConnectorKind::ArgoRollouts => argo_rollouts::collect(self, req).await.map(Some),
+                ConnectorKind::Flagger => flagger::collect(self, req).await.map(Some),
+                ConnectorKind::Flux => flux::collect(self, req).await.map(Some),
+                ConnectorKind::Trivy => Ok(None),
                 other => Err(ConnectorError::Invalid(format!(
                     "connector {other} is not implemented yet: attach its evidence through ingest (ReleaseGate spec.evidence or `releasepassport gate --evidence`)"
                 ))),
@@ -195,6 +268,16 @@ impl Connectors {
         let Some(secret_ref) = &req.spec.secret_ref else {
             return Ok(None);
         };
+        self.secret_value(req, secret_ref).await.map(Some)
+    }
+
+    /// Reads one Secret key of the scope's namespace, as the scope's
+    /// ServiceAccount when it has one, else as the operator.
+    pub async fn secret_value(
+        &self,
+        req: &ScopeRequest<'_>,
+        secret_ref: &SecretKeyReference,
+    ) -> Result<String, ConnectorError> {
         let client = match &req.spec.service_account_name {
             Some(sa) => self.as_service_account(req.namespace, sa)?,
             None => self.client.clone(),
@@ -235,7 +318,7 @@ impl Connectors {
                 secret_ref.name, secret_ref.key
             ))
         })?;
-        Ok(Some(token.trim().to_string()))
+        Ok(token.trim().to_string())
     }
 }
 

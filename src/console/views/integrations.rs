@@ -34,6 +34,28 @@ pub fn support(kind: ConnectorKind) -> (&'static str, &'static str) {
             "evidence ingest",
             "CI pushes evidence into the ReleaseGate (releasepassport gate --evidence)",
         ),
+        ConnectorKind::Gitlab
+        | ConnectorKind::Jenkins
+        | ConnectorKind::GithubActions
+        | ConnectorKind::Sonarqube
+        | ConnectorKind::Snyk
+        | ConnectorKind::Datadog
+        | ConnectorKind::Newrelic
+        | ConnectorKind::Launchdarkly
+        | ConnectorKind::Loki
+        | ConnectorKind::Elasticsearch
+        | ConnectorKind::Opensearch => (
+            "native pull",
+            "the provider's documented API, with the scope's credential from secretRef",
+        ),
+        ConnectorKind::ArgoRollouts | ConnectorKind::Flagger | ConnectorKind::Flux => (
+            "native pull",
+            "read as the namespace's reader ServiceAccount (impersonation)",
+        ),
+        ConnectorKind::Trivy => (
+            "evidence ingest",
+            "CI pushes a Trivy report summary (releasepassport gate --trivy-report)",
+        ),
         ConnectorKind::Pagerduty | ConnectorKind::Jira | ConnectorKind::Sentry => (
             "planned",
             "not pulled yet: attach its evidence through ingest; a scope naming it reports Invalid",
