@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod controller;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

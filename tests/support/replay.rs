@@ -75,7 +75,10 @@ pub fn fixture(provider: &str, name: &str) -> Reply {
 pub fn json(status: u16, headers: &[(&str, &str)], body: &Value) -> Reply {
     Reply::Answer {
         status,
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         body: body.to_string(),
     }
 }
@@ -92,11 +95,21 @@ pub struct Route {
 
 impl Route {
     pub fn get(path: &str, reply: Reply) -> Route {
-        Route { method: "GET", path: path.into(), query: Vec::new(), replies: vec![reply] }
+        Route {
+            method: "GET",
+            path: path.into(),
+            query: Vec::new(),
+            replies: vec![reply],
+        }
     }
 
     pub fn post(path: &str, reply: Reply) -> Route {
-        Route { method: "POST", path: path.into(), query: Vec::new(), replies: vec![reply] }
+        Route {
+            method: "POST",
+            path: path.into(),
+            query: Vec::new(),
+            replies: vec![reply],
+        }
     }
 
     /// Only requests whose query has `key` with a value containing `value`.
@@ -224,36 +237,50 @@ async fn answer(State(inner): State<Arc<Mutex<Inner>>>, request: Request) -> Res
             body,
             at: Instant::now(),
         });
-        let refused = inner.credential.as_ref().and_then(|(name, value, refusal)| {
-            let sent = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
-            (sent != Some(value.as_str())).then(|| refusal.clone())
-        });
-        refused.or_else(|| {
-            let (route, served) = inner.routes.iter_mut().find(|(r, _)| {
-                r.method == method
-                    && r.path == path
-                    && r.query
-                        .iter()
-                        .all(|(k, v)| query.iter().any(|(qk, qv)| qk == k && qv.contains(v.as_str())))
-            })?;
-            let index = (*served).min(route.replies.len().saturating_sub(1));
-            *served += 1;
-            route.replies.get(index).cloned()
-        })
-        .map(|reply| match reply {
-            Reply::Answer { status, headers, body } => Reply::Answer {
-                status,
-                headers: headers
-                    .into_iter()
-                    .map(|(k, v)| (k, v.replace("{base}", &inner.base)))
-                    .collect(),
-                body: body.replace("{base}", &inner.base),
-            },
-            other => other,
-        })
+        let refused = inner
+            .credential
+            .as_ref()
+            .and_then(|(name, value, refusal)| {
+                let sent = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+                (sent != Some(value.as_str())).then(|| refusal.clone())
+            });
+        refused
+            .or_else(|| {
+                let (route, served) = inner.routes.iter_mut().find(|(r, _)| {
+                    r.method == method
+                        && r.path == path
+                        && r.query.iter().all(|(k, v)| {
+                            query
+                                .iter()
+                                .any(|(qk, qv)| qk == k && qv.contains(v.as_str()))
+                        })
+                })?;
+                let index = (*served).min(route.replies.len().saturating_sub(1));
+                *served += 1;
+                route.replies.get(index).cloned()
+            })
+            .map(|reply| match reply {
+                Reply::Answer {
+                    status,
+                    headers,
+                    body,
+                } => Reply::Answer {
+                    status,
+                    headers: headers
+                        .into_iter()
+                        .map(|(k, v)| (k, v.replace("{base}", &inner.base)))
+                        .collect(),
+                    body: body.replace("{base}", &inner.base),
+                },
+                other => other,
+            })
     };
     match reply {
-        Some(Reply::Answer { status, headers, body }) => {
+        Some(Reply::Answer {
+            status,
+            headers,
+            body,
+        }) => {
             let mut response = Response::new(Body::from(body));
             *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let h = response.headers_mut();
@@ -289,6 +316,10 @@ async fn answer(State(inner): State<Arc<Mutex<Inner>>>, request: Request) -> Res
 /// `a=1&b=x%20y` → pairs, percent-decoded.
 fn url_pairs(query: &str) -> Vec<(String, String)> {
     reqwest::Url::parse(&format!("http://x/?{query}"))
-        .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
         .unwrap_or_default()
 }
