@@ -182,6 +182,9 @@ pub fn load_trivy_reports(
     image: &str,
     now: jiff::Timestamp,
 ) -> anyhow::Result<Vec<EvidenceDocument>> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
     let Some(digest) = crate::webhook::decide::image_digest(image) else {
         return Err(anyhow!(
             "--trivy-report: the release's image {image:?} is not pinned by digest, so no report can be checked against it"
