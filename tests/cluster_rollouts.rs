@@ -333,6 +333,7 @@ async fn rollouts_canaries_and_kustomizations_are_detected_and_read_through_the_
  {
     upstream_crds();
     let client = support::client().await;
+    support::install_crds(&client).await;
     let ns = namespace(&client, "rollouts").await;
     let flux_ns = support::namespace(&client, "flux-system").await;
     rollout_objects(&client, &ns).await;
@@ -360,12 +361,47 @@ async fn rollouts_canaries_and_kustomizations_are_detected_and_read_through_the_
         json!(ns)
     );
     let canary = candidate(&detection, "flagger", "payment-api");
+    assert_eq!(
+        canary["connectorScope"]["spec"],
+        json!({"connector": "flagger", "serviceAccountName": READER, "flagger": {"canary": "payment-api"}})
+    );
     let detection_flux = detect(&["-n", &flux_ns]);
     let kustomization = candidate(&detection_flux, "flux", "payment-api");
     assert_eq!(
         kustomization["scopeNamespace"],
         json!(ns),
         "a Kustomization serves its targetNamespace"
+    );
+    assert_eq!(
+        kustomization["connectorScope"]["spec"],
+        json!({"connector": "flux", "serviceAccountName": READER, "flux": {"kustomization": "payment-api", "namespace": flux_ns}})
+    );
+    // In the matrix, what runs here unread is a detected candidate.
+    let row = |d: &Value, name: &str| {
+        d["matrix"]
+            .as_array()
+            .expect("matrix")
+            .iter()
+            .find(|r| r["connector"] == name)
+            .cloned()
+            .expect("row")
+    };
+    assert_eq!(
+        row(&detection, "Argo Rollouts")["status"],
+        json!("Detected candidate")
+    );
+    assert_eq!(
+        row(&detection, "Flagger")["status"],
+        json!("Detected candidate")
+    );
+    assert_eq!(
+        row(&detection_flux, "Flux")["status"],
+        json!("Detected candidate")
+    );
+    assert_eq!(
+        row(&detection, "Flux")["status"],
+        json!("Native pull"),
+        "no Kustomization in {ns}"
     );
     let all = detect(&["--all-namespaces"]);
     candidate(&all, "flux", "payment-api");
@@ -375,6 +411,22 @@ async fn rollouts_canaries_and_kustomizations_are_detected_and_read_through_the_
     for c in [rollout, canary, kustomization] {
         apply_rbac(c);
     }
+    // Once a ConnectorScope reads the Rollout, it is no longer a candidate.
+    let scope_file = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(scope_file.path(), rollout["connectorScope"].to_string()).expect("write");
+    support::kubectl_ok(&["apply", "-f", scope_file.path().to_str().expect("path")]);
+    let after = detect(&["-n", &ns]);
+    let configured = candidate(&after, "argo-rollouts", "payment-api");
+    assert_eq!(
+        configured["configuredBy"],
+        rollout["connectorScope"]["metadata"]["name"]
+    );
+    assert_eq!(row(&after, "Argo Rollouts")["status"], json!("Native pull"));
+    assert_eq!(
+        row(&after, "Flagger")["status"],
+        json!("Detected candidate")
+    );
+
     let doc = collect(&client, &ns, rollout_spec)
         .await
         .expect("argo-rollouts");

@@ -21,6 +21,7 @@ use super::{Conditions, SecretKeyReference, conditions_schema};
     category = "releasepassport",
     doc = "ConnectorScope declares one scoped evidence source and reports its health.",
     printcolumn(name = "Connector", type_ = "string", json_path = ".spec.connector"),
+    printcolumn(name = "Support", type_ = "string", json_path = ".status.support"),
     printcolumn(name = "Health", type_ = "string", json_path = ".status.health"),
     printcolumn(
         name = "Last-Observed",
@@ -144,12 +145,22 @@ pub enum ConnectorKind {
     Http,
     /// Evidence pushed by CI (the `gate` command or `spec.evidence` of a ReleaseGate).
     Ingest,
-    /// PagerDuty incidents (not implemented: reported as such in status).
+    /// PagerDuty incidents of the scoped services.
     Pagerduty,
-    /// Jira change approvals (not implemented: reported as such in status).
+    /// Jira (and Jira Service Management) change ticket and approvals of the release.
     Jira,
-    /// Sentry errors (not implemented: reported as such in status).
+    /// Sentry issues, crash-free sessions and error spike of the release.
     Sentry,
+    /// Opsgenie open alerts of the scoped team or service.
+    Opsgenie,
+    /// ServiceNow change request of the release (Table API).
+    Servicenow,
+    /// Linear issue state of the release (GraphQL API).
+    Linear,
+    /// Slack incoming webhook: notifications out on a decision change.
+    Slack,
+    /// Email over SMTP: notifications out on a decision change.
+    Email,
     /// GitLab CI pipeline of the release's commit: status, jobs, deploy job, environment.
     Gitlab,
     /// Jenkins build of the release: result, artifacts, parameters.
@@ -196,6 +207,11 @@ impl ConnectorKind {
             ConnectorKind::Pagerduty => "pagerduty",
             ConnectorKind::Jira => "jira",
             ConnectorKind::Sentry => "sentry",
+            ConnectorKind::Opsgenie => "opsgenie",
+            ConnectorKind::Servicenow => "servicenow",
+            ConnectorKind::Linear => "linear",
+            ConnectorKind::Slack => "slack",
+            ConnectorKind::Email => "email",
             ConnectorKind::Gitlab => "gitlab",
             ConnectorKind::Jenkins => "jenkins",
             ConnectorKind::GithubActions => "github-actions",
@@ -213,6 +229,39 @@ impl ConnectorKind {
             ConnectorKind::Trivy => "trivy",
         }
     }
+
+    /// Every connector kind, in declaration order.
+    pub const ALL: &'static [ConnectorKind] = &[
+        ConnectorKind::Kubernetes,
+        ConnectorKind::Argocd,
+        ConnectorKind::Prometheus,
+        ConnectorKind::Http,
+        ConnectorKind::Ingest,
+        ConnectorKind::Pagerduty,
+        ConnectorKind::Jira,
+        ConnectorKind::Sentry,
+        ConnectorKind::Opsgenie,
+        ConnectorKind::Servicenow,
+        ConnectorKind::Linear,
+        ConnectorKind::Slack,
+        ConnectorKind::Email,
+        // Pipelines, quality, observability and rollouts.
+        ConnectorKind::Gitlab,
+        ConnectorKind::Jenkins,
+        ConnectorKind::GithubActions,
+        ConnectorKind::Sonarqube,
+        ConnectorKind::Snyk,
+        ConnectorKind::Datadog,
+        ConnectorKind::Newrelic,
+        ConnectorKind::Launchdarkly,
+        ConnectorKind::Loki,
+        ConnectorKind::Elasticsearch,
+        ConnectorKind::Opensearch,
+        ConnectorKind::ArgoRollouts,
+        ConnectorKind::Flagger,
+        ConnectorKind::Flux,
+        ConnectorKind::Trivy,
+    ];
 }
 
 impl std::fmt::Display for ConnectorKind {
@@ -334,6 +383,51 @@ impl ConnectorHealth {
     }
 }
 
+/// How a connector's evidence reaches a passport: the status column of the
+/// connector matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum ConnectorSupport {
+    /// A native adapter reads the source live within the configured scope.
+    NativePull,
+    /// A native adapter reads the source live once the customer supplies a
+    /// scoped credential (`secretRef`).
+    RequiresCredential,
+    /// Evidence is pushed by CI through the API or `releasepassport gate --evidence`.
+    EvidenceIngest,
+    /// The provider is recognised where it runs and setup is guided; no live read.
+    DetectedCandidate,
+    /// A customer-defined endpoint or manual evidence path.
+    ManualConnector,
+    /// On the roadmap: no live connector behaviour.
+    Planned,
+}
+
+impl ConnectorSupport {
+    /// The wire name (`RequiresCredential`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorSupport::NativePull => "NativePull",
+            ConnectorSupport::RequiresCredential => "RequiresCredential",
+            ConnectorSupport::EvidenceIngest => "EvidenceIngest",
+            ConnectorSupport::DetectedCandidate => "DetectedCandidate",
+            ConnectorSupport::ManualConnector => "ManualConnector",
+            ConnectorSupport::Planned => "Planned",
+        }
+    }
+
+    /// The words of the connector matrix (`Requires credential`).
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnectorSupport::NativePull => "Native pull",
+            ConnectorSupport::RequiresCredential => "Requires credential",
+            ConnectorSupport::EvidenceIngest => "Evidence ingest",
+            ConnectorSupport::DetectedCandidate => "Detected candidate",
+            ConnectorSupport::ManualConnector => "Manual connector",
+            ConnectorSupport::Planned => "Planned",
+        }
+    }
+}
+
 /// Observed state of a ConnectorScope.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -341,6 +435,11 @@ pub struct ConnectorScopeStatus {
     /// The generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// How this scope's connector gets evidence, from the connector matrix
+    /// (`releasepassport connectors`): NativePull, RequiresCredential,
+    /// EvidenceIngest, DetectedCandidate, ManualConnector or Planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<ConnectorSupport>,
     /// Healthy, Stale, CredentialRequired, Forbidden, Unreachable or Invalid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<ConnectorHealth>,

@@ -1,53 +1,26 @@
-//! `releasepassport connectors --detect`: what the cluster already runs
-//! that a connector could read (detected candidates), with the exact
-//! ConnectorScope and reader Role that turn each into a live source.
+//! `releasepassport connectors --detect`: the connector matrix as it
+//! stands in a cluster. Providers the cluster runs that no ConnectorScope
+//! reads yet are shown as "Detected candidate", each object with the exact
+//! ConnectorScope and reader Role that turn it into a live source.
 //! Detection reads as the caller's own identity and never more.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use super::connectors::Output;
 use crate::connectors::detect::{self, Detection, Namespaces};
+use crate::connectors::matrix;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DetectFormat {
-    /// A table of candidates, then each one's ConnectorScope and Role.
-    Text,
-    /// One JSON object: `installed` types and `candidates`.
-    Json,
-    /// The ConnectorScopes, Roles and RoleBindings as YAML documents, ready for `kubectl apply -f -`.
-    Yaml,
-}
-
-/// Detected candidates in the cluster.
+/// Where and as whom to detect.
 #[derive(Debug, Args)]
-#[command(after_help = concat!(
-    "Examples:\n",
-    "  releasepassport connectors --detect -n payments\n",
-    "  releasepassport connectors --detect --all-namespaces --output json | jq '.candidates[].connectorScope'\n",
-    "  releasepassport connectors --detect -n payments --reader-service-account evidence-reader --output yaml > scopes.yaml\n",
-    "\n",
-    "Detection asks API discovery which of Argo CD Applications, Argo Rollouts Rollouts,\n",
-    "Flagger Canaries, Flux Kustomizations and HelmReleases and Prometheus Operator\n",
-    "ServiceMonitors the cluster serves, then lists them as your kubeconfig's identity.\n",
-    "Types you may not list are reported, never read another way. Each candidate comes\n",
-    "with the ConnectorScope that would read it and the Role + RoleBinding its reader\n",
-    "ServiceAccount needs (get on that one object).\n",
-    "\n",
-    "Exit codes:\n",
-    "  0  listed (also when nothing is detected)\n",
-    "  2  bad input or the cluster cannot be read"
-))]
-pub struct ConnectorsArgs {
-    /// Detect candidates in the cluster.
-    #[arg(long)]
-    pub detect: bool,
-    /// Kubeconfig to use instead of the in-cluster configuration or $KUBECONFIG.
+pub struct DetectArgs {
+    /// With --detect: kubeconfig to use instead of the in-cluster configuration or $KUBECONFIG.
     #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-    /// Namespace to look in (default: the kubeconfig context's namespace).
+    /// With --detect: namespace to look in (default: the kubeconfig context's namespace).
     #[arg(
         short = 'n',
         long,
@@ -55,21 +28,15 @@ pub struct ConnectorsArgs {
         conflicts_with = "all_namespaces"
     )]
     pub namespace: Option<String>,
-    /// Look in every namespace you may list.
+    /// With --detect: look in every namespace you may list.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
-    /// The reader ServiceAccount the scopes read as (config/rbac/namespace-reader.yaml).
+    /// With --detect: the reader ServiceAccount the scopes read as (config/rbac/namespace-reader.yaml).
     #[arg(long, value_name = "NAME", default_value = detect::DEFAULT_READER)]
     pub reader_service_account: String,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value_t = DetectFormat::Text)]
-    pub output: DetectFormat,
 }
 
-pub fn run(args: &ConnectorsArgs) -> anyhow::Result<i32> {
-    if !args.detect {
-        anyhow::bail!("pass --detect to list the candidates this cluster runs (see --help)");
-    }
+pub fn run(args: &DetectArgs, output: Output) -> anyhow::Result<i32> {
     super::report::non_empty("--namespace", args.namespace.as_deref())?;
     super::report::non_empty(
         "--reader-service-account",
@@ -81,18 +48,31 @@ pub fn run(args: &ConnectorsArgs) -> anyhow::Result<i32> {
         .build()
         .context("starting the async runtime")?;
     let (detection, where_) = runtime.block_on(read(args))?;
-    let out = match args.output {
-        DetectFormat::Json => {
-            serde_json::to_string_pretty(&detection).context("encoding the detection")? + "\n"
+    let rows = matrix::view(&detection.detected());
+    let out = match output {
+        Output::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({
+                "matrix": rows,
+                "installed": detection.installed,
+                "candidates": detection.candidates,
+            }))
+            .context("encoding the detection")?
+                + "\n"
         }
-        DetectFormat::Yaml => yaml(&detection)?,
-        DetectFormat::Text => text(&detection, &where_)?,
+        Output::Markdown => matrix::markdown(&rows),
+        Output::Yaml => yaml(&detection)?,
+        Output::Text => {
+            let mut out = matrix::text(&rows);
+            out.push('\n');
+            out.push_str(&text(&detection, &where_)?);
+            out
+        }
     };
     print!("{out}");
     Ok(super::exit::OK)
 }
 
-async fn read(args: &ConnectorsArgs) -> anyhow::Result<(Detection, String)> {
+async fn read(args: &DetectArgs) -> anyhow::Result<(Detection, String)> {
     let (client, default_ns) = super::report::client(args.kubeconfig.as_deref()).await?;
     let (namespaces, where_) = if args.all_namespaces {
         (Namespaces::All, "all namespaces".to_string())
@@ -109,10 +89,14 @@ async fn read(args: &ConnectorsArgs) -> anyhow::Result<(Detection, String)> {
     Ok((detection, where_))
 }
 
-/// Every candidate's objects as YAML documents.
+/// Every unconfigured candidate's objects as YAML documents.
 fn yaml(detection: &Detection) -> anyhow::Result<String> {
     let mut out = String::new();
-    for c in &detection.candidates {
+    for c in detection
+        .candidates
+        .iter()
+        .filter(|c| c.configured_by.is_none())
+    {
         writeln!(
             out,
             "# {} {} {}/{}",
@@ -134,33 +118,39 @@ fn text(detection: &Detection, where_: &str) -> anyhow::Result<String> {
     if detection.installed.is_empty() {
         writeln!(
             out,
-            "No detectable integration is installed (Argo CD, Argo Rollouts, Flagger, Flux, Prometheus Operator)."
+            "Nothing detectable is installed (Argo CD, Argo Rollouts, Flagger, Flux, Prometheus Operator)."
         )?;
         return Ok(out);
     }
-    writeln!(out, "Detected candidates in {where_}:")?;
+    writeln!(out, "Detected in {where_}:")?;
     if detection.candidates.is_empty() {
         writeln!(
             out,
-            "  none: the types below are installed, but no object of them is visible here"
+            "  nothing visible: the types below are installed, but you see no object of them here"
         )?;
     } else {
         writeln!(
             out,
-            "  {:<14} {:<15} {:<40} {}",
-            "CONNECTOR", "KIND", "OBJECT", "SCOPE"
+            "  {:<14} {:<15} {:<40} SCOPE",
+            "CONNECTOR", "KIND", "OBJECT"
         )?;
         for c in &detection.candidates {
+            let scope = match &c.configured_by {
+                Some(name) => format!("{}/{name} (configured)", c.scope_namespace),
+                None => format!(
+                    "{}/{} (candidate)",
+                    c.scope_namespace,
+                    c.connector_scope["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                ),
+            };
             writeln!(
                 out,
-                "  {:<14} {:<15} {:<40} {}/{}",
+                "  {:<14} {:<15} {:<40} {scope}",
                 c.connector,
                 c.kind,
                 format!("{}/{}", c.namespace, c.name),
-                c.scope_namespace,
-                c.connector_scope["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
             )?;
         }
     }
@@ -169,19 +159,19 @@ fn text(detection: &Detection, where_: &str) -> anyhow::Result<String> {
         match &i.not_listed {
             None => writeln!(
                 out,
-                "  {} ({}) read by connector {}",
+                "  {} ({}), read by connector {}",
                 i.kind, i.api_version, i.connector
             )?,
             Some(why) => writeln!(out, "  {} ({}): not listed: {why}", i.kind, i.api_version)?,
         }
     }
-    if !detection.candidates.is_empty() {
+    let candidates = yaml(detection)?;
+    if !candidates.is_empty() {
         writeln!(
             out,
-            "\nTo turn a candidate into a live source, apply its ConnectorScope and Role (--output yaml):"
+            "\nTo turn a candidate into a live source, apply its ConnectorScope and Role (--output yaml):\n"
         )?;
-        out.push('\n');
-        out.push_str(&yaml(detection)?);
+        out.push_str(&candidates);
     }
     Ok(out)
 }

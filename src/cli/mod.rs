@@ -1,6 +1,7 @@
 //! The `releasepassport` command line.
 
 mod audit;
+mod connectors;
 mod connectors_detect;
 mod controller;
 pub mod crds;
@@ -22,7 +23,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "releasepassport", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n  releasepassport audit -n payments --output csv > audit.csv\n  releasepassport report graduation -n payments\n  releasepassport report metrics --window 30d\n  releasepassport connectors --detect -n payments\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout"
+    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport connectors --output json\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n  releasepassport audit -n payments --output csv > audit.csv\n  releasepassport report graduation -n payments\n  releasepassport report metrics --window 30d\n  releasepassport connectors --detect -n payments\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,8 +52,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Reports from the cluster: shadow → enforce graduation, release metrics.
     Report(report::ReportArgs),
-    /// Detected candidates: what the cluster runs that a connector could read, with the scope and Role to turn each on.
-    Connectors(connectors_detect::ConnectorsArgs),
+    /// The connector matrix: each provider's category, status, credential and evidence.
+    Connectors(connectors::ConnectorsArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -68,6 +69,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::WebhookConfig(args) => webhook_config::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Report(args) => report::run(&args),
-        Command::Connectors(args) => connectors_detect::run(&args),
+        Command::Connectors(args) => connectors::run(&args),
     }
 }

@@ -86,6 +86,10 @@ pub struct Candidate {
     /// What to fill in or check before applying.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The ConnectorScope that already reads this object, if any: then it
+    /// is a live source, not a candidate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configured_by: Option<String>,
 }
 
 /// A type the cluster serves, and whether the caller could list it.
@@ -106,6 +110,26 @@ pub struct Installed {
 pub struct Detection {
     pub installed: Vec<Installed>,
     pub candidates: Vec<Candidate>,
+}
+
+impl Detection {
+    /// The matrix rows of the candidates no ConnectorScope reads yet.
+    pub fn detected(&self) -> super::matrix::Detected {
+        super::matrix::Detected(
+            self.candidates
+                .iter()
+                .filter(|c| c.configured_by.is_none())
+                .filter_map(|c| {
+                    let kind: crate::api::ConnectorKind =
+                        serde_json::from_value(json!(c.connector)).ok()?;
+                    super::matrix::ROWS
+                        .iter()
+                        .find(|r| r.kinds().contains(&kind))
+                        .map(|r| r.connector.to_string())
+                })
+                .collect(),
+        )
+    }
 }
 
 /// Where to look.
@@ -160,6 +184,7 @@ pub async fn detect(
             not_listed: refusal,
         });
     }
+    mark_configured(client, &mut detection.candidates).await;
     detection.candidates.sort_by(|a, b| {
         (&a.scope_namespace, &a.connector, &a.name).cmp(&(
             &b.scope_namespace,
@@ -168,6 +193,59 @@ pub async fn detect(
         ))
     });
     Ok(detection)
+}
+
+/// Notes, for each candidate, the ConnectorScope of its namespace that
+/// already reads it. ConnectorScopes the identity may not list leave the
+/// candidate a candidate.
+async fn mark_configured(client: &kube::Client, candidates: &mut [Candidate]) {
+    let mut namespaces: Vec<String> = candidates
+        .iter()
+        .map(|c| c.scope_namespace.clone())
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    for ns in namespaces {
+        let scopes: kube::Api<crate::api::ConnectorScope> =
+            kube::Api::namespaced(client.clone(), &ns);
+        let Ok(list) = scopes.list(&ListParams::default()).await else {
+            continue;
+        };
+        for scope in list.items {
+            let spec = serde_json::to_value(&scope.spec).unwrap_or(Value::Null);
+            let read = reads(&spec, &ns);
+            for c in candidates
+                .iter_mut()
+                .filter(|c| c.scope_namespace == ns && c.configured_by.is_none())
+            {
+                if read.is_some() && read == reads(&c.connector_scope["spec"], &ns) {
+                    c.configured_by = scope.metadata.name.clone();
+                }
+            }
+        }
+    }
+}
+
+/// What object a ConnectorScope spec reads (`connector/namespace/name`);
+/// every prometheus scope of a namespace counts as reading its ServiceMonitors.
+fn reads(spec: &Value, scope_ns: &str) -> Option<String> {
+    let text = |p: &str| spec.pointer(p).and_then(Value::as_str);
+    let connector = text("/connector")?;
+    let (ns, name) = match connector {
+        "argocd" => (
+            text("/argocd/namespace").unwrap_or("argocd"),
+            text("/argocd/application")?,
+        ),
+        "argo-rollouts" => (scope_ns, text("/argoRollouts/rollout")?),
+        "flagger" => (scope_ns, text("/flagger/canary")?),
+        "flux" => (
+            text("/flux/namespace").unwrap_or(scope_ns),
+            text("/flux/kustomization").or(text("/flux/helmRelease"))?,
+        ),
+        "prometheus" => (scope_ns, "*"),
+        _ => return None,
+    };
+    Some(format!("{connector}/{ns}/{name}"))
 }
 
 /// The detectable kinds the apiserver serves (API discovery only).
@@ -300,6 +378,7 @@ pub fn candidate(d: &Detectable, object: &Value, reader: &str) -> Candidate {
         }),
         rbac,
         note,
+        configured_by: None,
     }
 }
 

@@ -9,6 +9,8 @@
 //! not worked around.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use kube::Client;
@@ -21,6 +23,7 @@ use crate::api::{
 pub mod argocd;
 pub mod http;
 pub mod kubernetes;
+pub mod matrix;
 pub mod prometheus;
 pub mod rest;
 // Pipelines, quality, observability and rollouts.
@@ -115,6 +118,64 @@ impl ScopeRequest<'_> {
     }
 }
 
+/// The future a connector's collector returns.
+pub type CollectFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<EvidenceDocument, ConnectorError>> + Send + 'a>>;
+
+/// A connector's adapter: reads one scope's evidence.
+pub type Collector = for<'a> fn(&'a Connectors, &'a ScopeRequest<'a>) -> CollectFuture<'a>;
+
+/// Wraps a module's `collect` into a [`Collector`].
+macro_rules! collector {
+    ($module:ident) => {{
+        fn run<'a>(c: &'a Connectors, r: &'a ScopeRequest<'a>) -> CollectFuture<'a> {
+            Box::pin($module::collect(c, r))
+        }
+        run as Collector
+    }};
+}
+
+/// The adapter that reads a connector kind's evidence, or `None` when no
+/// adapter is implemented (`ingest` pulls nothing: CI pushes its evidence).
+///
+/// This is the one place a kind is wired to its adapter: the connector
+/// matrix ([`matrix`]) calls a provider "native pull" only when this
+/// returns its collector, and [`Connectors::collect`] runs exactly that.
+pub fn adapter(kind: ConnectorKind) -> Option<Collector> {
+    match kind {
+        ConnectorKind::Kubernetes => Some(collector!(kubernetes)),
+        ConnectorKind::Argocd => Some(collector!(argocd)),
+        ConnectorKind::Prometheus => Some(collector!(prometheus)),
+        ConnectorKind::Http => Some(collector!(http)),
+        ConnectorKind::Ingest => None,
+        // Pipelines, quality, observability and rollouts.
+        ConnectorKind::Gitlab => Some(collector!(gitlab)),
+        ConnectorKind::Jenkins => Some(collector!(jenkins)),
+        ConnectorKind::GithubActions => Some(collector!(github_actions)),
+        ConnectorKind::Sonarqube => Some(collector!(sonarqube)),
+        ConnectorKind::Snyk => Some(collector!(snyk)),
+        ConnectorKind::Datadog => Some(collector!(datadog)),
+        ConnectorKind::Newrelic => Some(collector!(newrelic)),
+        ConnectorKind::Launchdarkly => Some(collector!(launchdarkly)),
+        ConnectorKind::Loki => Some(collector!(loki)),
+        ConnectorKind::Elasticsearch | ConnectorKind::Opensearch => Some(collector!(search)),
+        ConnectorKind::ArgoRollouts => Some(collector!(argo_rollouts)),
+        ConnectorKind::Flagger => Some(collector!(flagger)),
+        ConnectorKind::Flux => Some(collector!(flux)),
+        // Trivy reports are pushed by CI (gate --trivy-report): nothing to pull.
+        ConnectorKind::Trivy => None,
+        // Incidents, changes, errors and notifications.
+        ConnectorKind::Pagerduty
+        | ConnectorKind::Jira
+        | ConnectorKind::Sentry
+        | ConnectorKind::Opsgenie
+        | ConnectorKind::Servicenow
+        | ConnectorKind::Linear
+        | ConnectorKind::Slack
+        | ConnectorKind::Email => None,
+    }
+}
+
 /// Why a connector produced no evidence. Messages never carry credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -149,6 +210,9 @@ impl ConnectorError {
     }
 }
 
+/// Secret values by (namespace, Secret name, key).
+pub type GivenSecrets = BTreeMap<(String, String, String), String>;
+
 /// Clients and settings the connectors share.
 #[derive(Clone)]
 pub struct Connectors {
@@ -163,6 +227,9 @@ pub struct Connectors {
     impersonated: std::sync::Arc<std::sync::Mutex<BTreeMap<String, Client>>>,
     /// HTTP client for Prometheus, http and SaaS connectors.
     pub http: reqwest::Client,
+    /// `secretRef` values given by the caller instead of read from the
+    /// cluster (offline runs and tests), by (namespace, Secret, key).
+    given_secrets: Option<std::sync::Arc<GivenSecrets>>,
 }
 
 impl Connectors {
@@ -183,7 +250,17 @@ impl Connectors {
             timeout,
             impersonated: Default::default(),
             http,
+            given_secrets: None,
         })
+    }
+
+    /// Reads `secretRef`s from `secrets`, keyed by (namespace, Secret name,
+    /// key), instead of from the cluster: for runs without a cluster (tests,
+    /// offline evaluation). A reference that is not given is missing, as a
+    /// missing Secret would be.
+    pub fn with_given_secrets(mut self, secrets: GivenSecrets) -> Self {
+        self.given_secrets = Some(std::sync::Arc::new(secrets));
+        self
     }
 
     /// A client that acts as `system:serviceaccount:<namespace>:<name>`.
@@ -220,32 +297,14 @@ impl Connectors {
         &self,
         req: &ScopeRequest<'_>,
     ) -> Result<Option<EvidenceDocument>, ConnectorError> {
+        let kind = req.spec.connector;
         let work = async {
-            match req.spec.connector {
-                ConnectorKind::Kubernetes => kubernetes::collect(self, req).await.map(Some),
-                ConnectorKind::Http => http::collect(self, req).await.map(Some),
-                ConnectorKind::Prometheus => prometheus::collect(self, req).await.map(Some),
-                ConnectorKind::Argocd => argocd::collect(self, req).await.map(Some),
-                ConnectorKind::Ingest => Ok(None),
-                // Pipelines, quality, observability and rollouts.
-                ConnectorKind::Gitlab => gitlab::collect(self, req).await.map(Some),
-                ConnectorKind::Jenkins => jenkins::collect(self, req).await.map(Some),
-                ConnectorKind::GithubActions => github_actions::collect(self, req).await.map(Some),
-                ConnectorKind::Sonarqube => sonarqube::collect(self, req).await.map(Some),
-                ConnectorKind::Snyk => snyk::collect(self, req).await.map(Some),
-                ConnectorKind::Datadog => datadog::collect(self, req).await.map(Some),
-                ConnectorKind::Newrelic => newrelic::collect(self, req).await.map(Some),
-                ConnectorKind::Launchdarkly => launchdarkly::collect(self, req).await.map(Some),
-                ConnectorKind::Loki => loki::collect(self, req).await.map(Some),
-                ConnectorKind::Elasticsearch | ConnectorKind::Opensearch => {
-                    search::collect(self, req).await.map(Some)
-                }
-                ConnectorKind::ArgoRollouts => argo_rollouts::collect(self, req).await.map(Some),
-                ConnectorKind::Flagger => flagger::collect(self, req).await.map(Some),
-                ConnectorKind::Flux => flux::collect(self, req).await.map(Some),
-                ConnectorKind::Trivy => Ok(None),
-                other => Err(ConnectorError::Invalid(format!(
-                    "connector {other} is not implemented yet: attach its evidence through ingest (ReleaseGate spec.evidence or `releasepassport gate --evidence`)"
+            match adapter(kind) {
+                Some(collect) => collect(self, req).await.map(Some),
+                None if matches!(kind, ConnectorKind::Ingest | ConnectorKind::Trivy) => Ok(None),
+                None => Err(ConnectorError::Invalid(format!(
+                    "connector {kind} is {} in the connector matrix: it has no adapter yet; attach its evidence through ingest (ReleaseGate spec.evidence or `releasepassport gate --evidence`)",
+                    matrix::support_of(kind).label()
                 ))),
             }
         };
@@ -278,6 +337,20 @@ impl Connectors {
         req: &ScopeRequest<'_>,
         secret_ref: &SecretKeyReference,
     ) -> Result<String, ConnectorError> {
+        if let Some(given) = &self.given_secrets {
+            let key = (
+                req.namespace.to_string(),
+                secret_ref.name.clone(),
+                secret_ref.key.clone(),
+            );
+            return match given.get(&key) {
+                Some(value) => Ok(value.trim().to_string()),
+                None => Err(ConnectorError::CredentialRequired(format!(
+                    "Secret {} (key {}) not found in namespace {}",
+                    secret_ref.name, secret_ref.key, req.namespace
+                ))),
+            };
+        }
         let client = match &req.spec.service_account_name {
             Some(sa) => self.as_service_account(req.namespace, sa)?,
             None => self.client.clone(),

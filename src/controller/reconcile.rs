@@ -551,6 +551,7 @@ async fn scope_status(
         "kind": "ConnectorScope",
         "status": {
             "observedGeneration": scope.metadata.generation,
+            "support": crate::connectors::matrix::support_of(scope.spec.connector).as_str(),
             "health": health.as_str(),
             "lastObservedAt": observed.or(old.last_observed_at),
             "message": message,

@@ -1,6 +1,7 @@
-//! Integrations: what each connector can do, honestly, and the health of
-//! every configured ConnectorScope. Never a secret value: a scope's
-//! `secretRef` is shown by Secret name and key only.
+//! Integrations: the connector matrix (what each provider can do, honestly:
+//! the same table as `releasepassport connectors` and docs/connectors.md)
+//! and the health of every configured ConnectorScope. Never a secret value:
+//! a scope's `secretRef` is shown by Secret name and key only.
 
 use std::collections::BTreeSet;
 
@@ -8,71 +9,9 @@ use kube::ResourceExt;
 use maud::{Markup, html};
 
 use super::layout::{empty, maybe_time};
-use crate::api::{ConnectorHealth, ConnectorKind};
+use crate::api::ConnectorHealth;
+use crate::connectors::matrix::{self, Detected};
 use crate::console::state::ConsoleState;
-
-/// How a connector gets its evidence.
-pub fn support(kind: ConnectorKind) -> (&'static str, &'static str) {
-    match kind {
-        ConnectorKind::Kubernetes => (
-            "native pull",
-            "Deployments/StatefulSets read as the namespace's own ServiceAccount (impersonation)",
-        ),
-        ConnectorKind::Argocd => (
-            "native pull",
-            "Argo CD Application sync, health and revision, read from the cluster",
-        ),
-        ConnectorKind::Prometheus => (
-            "native pull",
-            "allowlisted instant queries; credential from a Secret when the server needs one",
-        ),
-        ConnectorKind::Http => (
-            "native pull",
-            "any endpoint answering the connector evidence shape",
-        ),
-        ConnectorKind::Ingest => (
-            "evidence ingest",
-            "CI pushes evidence into the ReleaseGate (releasepassport gate --evidence)",
-        ),
-        ConnectorKind::Gitlab
-        | ConnectorKind::Jenkins
-        | ConnectorKind::GithubActions
-        | ConnectorKind::Sonarqube
-        | ConnectorKind::Snyk
-        | ConnectorKind::Datadog
-        | ConnectorKind::Newrelic
-        | ConnectorKind::Launchdarkly
-        | ConnectorKind::Loki
-        | ConnectorKind::Elasticsearch
-        | ConnectorKind::Opensearch => (
-            "native pull",
-            "the provider's documented API, with the scope's credential from secretRef",
-        ),
-        ConnectorKind::ArgoRollouts | ConnectorKind::Flagger | ConnectorKind::Flux => (
-            "native pull",
-            "read as the namespace's reader ServiceAccount (impersonation)",
-        ),
-        ConnectorKind::Trivy => (
-            "evidence ingest",
-            "CI pushes a Trivy report summary (releasepassport gate --trivy-report)",
-        ),
-        ConnectorKind::Pagerduty | ConnectorKind::Jira | ConnectorKind::Sentry => (
-            "planned",
-            "not pulled yet: attach its evidence through ingest; a scope naming it reports Invalid",
-        ),
-    }
-}
-
-const KINDS: [ConnectorKind; 8] = [
-    ConnectorKind::Kubernetes,
-    ConnectorKind::Argocd,
-    ConnectorKind::Prometheus,
-    ConnectorKind::Http,
-    ConnectorKind::Ingest,
-    ConnectorKind::Pagerduty,
-    ConnectorKind::Jira,
-    ConnectorKind::Sentry,
-];
 
 /// The integrations page body.
 pub fn render(state: &ConsoleState, visible: &BTreeSet<String>) -> Markup {
@@ -81,17 +20,19 @@ pub fn render(state: &ConsoleState, visible: &BTreeSet<String>) -> Markup {
         h2 { "Connector matrix" }
         div.panel {
             table #matrix {
-                thead { tr { th { "Connector" } th { "Support" } th { "Configured scopes" } th { "What it reads" } } }
-                tbody { @for k in KINDS {
-                    @let (how, what) = support(k);
-                    @let n = scopes.iter().filter(|s| s.spec.connector == k).count();
-                    @let needs_credential = scopes.iter().any(|s| s.spec.connector == k
+                thead { tr { th { "Connector" } th { "Category" } th { "Status" } th { "ConnectorScope connector" } th { "Credential" } th { "Evidence" } th { "Configured scopes" } } }
+                tbody { @for row in matrix::view(&Detected::none()) {
+                    @let n = scopes.iter().filter(|s| row.connector_kinds.contains(&s.spec.connector.as_str())).count();
+                    @let needs_credential = scopes.iter().any(|s| row.connector_kinds.contains(&s.spec.connector.as_str())
                         && s.status.as_ref().and_then(|st| st.health) == Some(ConnectorHealth::CredentialRequired));
                     tr {
-                        td { strong { (k.as_str()) } }
-                        td { (how) @if needs_credential { br; span.h-bad { "credential required" } } }
+                        td { strong { (row.connector) } }
+                        td { (row.category) }
+                        td { (row.status) @if needs_credential { br; span.h-bad { "a scope is missing its credential" } } }
+                        td.mono { (row.connector_kinds.join(", ")) }
+                        td { (row.credential) }
+                        td { (row.evidence) }
                         td { (n) }
-                        td { (what) }
                     }
                 } }
             }
@@ -100,12 +41,13 @@ pub fn render(state: &ConsoleState, visible: &BTreeSet<String>) -> Markup {
         div.panel {
             @if scopes.is_empty() { (empty("No ConnectorScope in the namespaces you can read.")) } @else {
                 table #scopes {
-                    thead { tr { th { "Scope" } th { "Connector" } th { "Identity" } th { "Health" } th { "Last observed" } th { "Message" } } }
+                    thead { tr { th { "Scope" } th { "Connector" } th { "Support" } th { "Identity" } th { "Health" } th { "Last observed" } th { "Message" } } }
                     tbody { @for s in &scopes {
                         @let st = s.status.clone().unwrap_or_default();
                         tr {
                             td { (s.namespace().unwrap_or_default()) "/" (s.name_any()) }
                             td { (s.spec.connector.as_str()) }
+                            td { (matrix::support_of(s.spec.connector).label()) }
                             td.mono {
                                 @if let Some(sa) = &s.spec.service_account_name { "ServiceAccount " (sa) br; }
                                 @if let Some(r) = &s.spec.secret_ref { "Secret " (r.name) " (key " (r.key) ")" }
