@@ -28,6 +28,10 @@ for extra in "$@"; do
     chromium)
       command -v chromium >/dev/null || need_apt+=(chromium)
       command -v chromedriver >/dev/null || need_apt+=(chromium-driver) ;;
+    # The OpenSearch node of the log connector tests (e2e/opensearch): Java 17 and Maven.
+    java)
+      command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
+      command -v mvn >/dev/null || need_apt+=(maven) ;;
     *) say "unknown optional dependency: $extra"; exit 2 ;;
   esac
 done
