@@ -669,3 +669,33 @@ fn a_trivy_report_of_another_image_is_refused_with_a_clear_message() {
     );
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
+
+#[test]
+fn gate_refuses_a_trivy_report_of_another_image_before_touching_the_cluster() {
+    let dir = example("trivy-block");
+    let out = bin()
+        .args(["gate", "-n", "payments", "--service", "payment-api", "--release", "v2.18.4"])
+        .args(["--environment", "production", "--mode", "enforce"])
+        .args([
+            "--image",
+            "registry.example.com/payment-api@sha256:3f5d0c2b8e1a9f4d7c6b5a4e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        ])
+        .arg("--trivy-report")
+        .arg(dir.join("trivy-other-image.json"))
+        .args(["--kubeconfig", "/nonexistent/kubeconfig"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert!(err.contains("not the release's image"), "{err}");
+    assert!(
+        !err.contains("kubeconfig"),
+        "refused before reading the kubeconfig: {err}"
+    );
+}

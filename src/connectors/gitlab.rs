@@ -237,13 +237,10 @@ pub fn facts(
     if let Some(sha) = req.source_sha() {
         facts.push(rest::agreement("source_sha_matches", &pipeline.sha, sha));
     }
-    let deploy = jobs
-        .iter()
-        .filter(|j| match deploy_job {
-            Some(name) => j.name == name,
-            None => j.stage == "deploy",
-        })
-        .next_back();
+    let deploy = jobs.iter().rfind(|j| match deploy_job {
+        Some(name) => j.name == name,
+        None => j.stage == "deploy",
+    });
     if let Some(job) = deploy {
         facts.push(rest::fact("deploy_job", job.name.clone()));
         facts.push(rest::fact("deploy_job_status", job.status.clone()));

@@ -217,11 +217,7 @@ impl Replay {
 async fn answer(State(inner): State<Arc<Mutex<Inner>>>, request: Request) -> Response {
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
-    let query: Vec<(String, String)> = request
-        .uri()
-        .query()
-        .map(|q| url_pairs(q))
-        .unwrap_or_default();
+    let query: Vec<(String, String)> = request.uri().query().map(url_pairs).unwrap_or_default();
     let headers = request.headers().clone();
     let body = axum::body::to_bytes(request.into_body(), 1 << 20)
         .await
