@@ -470,6 +470,84 @@ async fn rollouts_canaries_and_kustomizations_are_detected_and_read_through_the_
     );
     assert_eq!(f["revision_matches"], json!(true));
     assert_eq!(doc.scope["objectNamespace"], flux_ns);
+
+    // The console's Integrations page: detection as the namespace's reader
+    // ServiceAccount, once the team lets it list Rollouts and Canaries.
+    support::kubectl_ok(&[
+        "create",
+        "role",
+        "detect",
+        "-n",
+        &ns,
+        "--verb=list",
+        "--resource=rollouts.argoproj.io,canaries.flagger.app",
+    ]);
+    support::kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "detect",
+        "-n",
+        &ns,
+        "--role=detect",
+        &format!("--serviceaccount={ns}:{READER}"),
+    ]);
+    let scope: releasepassport::api::ConnectorScope =
+        serde_json::from_value(rollout["connectorScope"].clone()).expect("ConnectorScope");
+    let state = releasepassport::console::state::ConsoleState::from_objects(
+        vec![],
+        vec![],
+        vec![],
+        vec![scope],
+        vec![],
+        Default::default(),
+    );
+    let connectors = Connectors::new(
+        client.clone(),
+        support::config().await,
+        Duration::from_secs(10),
+    )
+    .expect("connectors");
+    releasepassport::console::detection::refresh(&state, &connectors).await;
+    let html = releasepassport::console::views::integrations::render(
+        &state,
+        &std::collections::BTreeSet::from([ns.clone()]),
+    )
+    .into_string();
+    let matrix = &html[html.find("id=\"matrix\"").expect("matrix")..];
+    let flagger_row = &matrix[matrix
+        .find("<strong>Flagger</strong>")
+        .expect("Flagger row")..];
+    assert!(
+        flagger_row[..flagger_row.find("</tr>").expect("row end")].contains("Detected candidate"),
+        "{flagger_row}"
+    );
+    let rollouts_row = &matrix[matrix
+        .find("<strong>Argo Rollouts</strong>")
+        .expect("Argo Rollouts row")..];
+    assert!(
+        rollouts_row[..rollouts_row.find("</tr>").expect("row end")].contains("Native pull"),
+        "configured: {rollouts_row}"
+    );
+    let candidates = &html[html.find("id=\"candidates\"").expect("candidates table")..];
+    assert!(
+        candidates.contains(&format!("Canary {ns}/payment-api")),
+        "{candidates}"
+    );
+    assert!(
+        candidates.contains("canary: payment-api"),
+        "the scope to apply: {candidates}"
+    );
+    assert!(candidates.contains(" (configured)"), "{candidates}");
+    // Other namespaces' candidates are not shown.
+    let other = releasepassport::console::views::integrations::render(
+        &state,
+        &std::collections::BTreeSet::from(["elsewhere".to_string()]),
+    )
+    .into_string();
+    assert!(
+        !other.contains("id=\"candidates\""),
+        "a namespace the viewer cannot read leaked"
+    );
 }
 
 #[tokio::test]

@@ -205,22 +205,31 @@ async fn mark_configured(client: &kube::Client, candidates: &mut [Candidate]) {
         .collect();
     namespaces.sort();
     namespaces.dedup();
+    let mut scopes = Vec::new();
     for ns in namespaces {
-        let scopes: kube::Api<crate::api::ConnectorScope> =
-            kube::Api::namespaced(client.clone(), &ns);
-        let Ok(list) = scopes.list(&ListParams::default()).await else {
+        let api: kube::Api<crate::api::ConnectorScope> = kube::Api::namespaced(client.clone(), &ns);
+        if let Ok(list) = api.list(&ListParams::default()).await {
+            scopes.extend(list.items);
+        }
+    }
+    mark_configured_by(candidates, &scopes);
+}
+
+/// Notes, for each candidate, which of `scopes` already reads it (pure).
+pub fn mark_configured_by(candidates: &mut [Candidate], scopes: &[crate::api::ConnectorScope]) {
+    use kube::ResourceExt as _;
+    for scope in scopes {
+        let Some(ns) = scope.namespace() else {
             continue;
         };
-        for scope in list.items {
-            let spec = serde_json::to_value(&scope.spec).unwrap_or(Value::Null);
-            let read = reads(&spec, &ns);
-            for c in candidates
-                .iter_mut()
-                .filter(|c| c.scope_namespace == ns && c.configured_by.is_none())
-            {
-                if read.is_some() && read == reads(&c.connector_scope["spec"], &ns) {
-                    c.configured_by = scope.metadata.name.clone();
-                }
+        let spec = serde_json::to_value(&scope.spec).unwrap_or(Value::Null);
+        let read = reads(&spec, &ns);
+        for c in candidates
+            .iter_mut()
+            .filter(|c| c.scope_namespace == ns && c.configured_by.is_none())
+        {
+            if read.is_some() && read == reads(&c.connector_scope["spec"], &ns) {
+                c.configured_by = Some(scope.name_any());
             }
         }
     }
