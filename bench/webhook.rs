@@ -465,7 +465,7 @@ async fn direct(server: &Server, args: &Args) -> anyhow::Result<()> {
 
 async fn cluster_client() -> anyhow::Result<kube::Client> {
     let out = std::process::Command::new("bash")
-        .args(["e2e/cluster.sh", "env", "--json"])
+        .args(["e2e/cluster.sh", "--control-plane-only", "env", "--json"])
         .output()
         .context("e2e/cluster.sh env")?;
     let env: Value = serde_json::from_slice(&out.stdout).context("cluster env")?;

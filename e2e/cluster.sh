@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# A real local Kubernetes control plane for tests, the demo and CI:
-# etcd + kube-apiserver + kubectl, compiled from the Go module proxy at the
-# versions pinned in e2e/*/go.mod, cached outside the clone by version.
+# A real local Kubernetes cluster for the end-to-end suite, the demo and CI:
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and one node
+# (containerd + runc, kubelet, kube-proxy, CNI bridge networking) compiled or
+# installed by the project's scripts, cached outside the clone by version.
 #
-#   e2e/cluster.sh build     build (or reuse) the binaries
-#   e2e/cluster.sh up        start etcd + kube-apiserver in the background (idempotent)
-#   e2e/cluster.sh down      stop them and delete the cluster's data
-#   e2e/cluster.sh status    say whether it runs, and the server version
-#   e2e/cluster.sh env       print `export KUBECONFIG=...` (add --json for scripts)
+#   e2e/cluster.sh build         build (or reuse) the binaries
+#   e2e/cluster.sh up            start the one-node cluster (idempotent)
+#   e2e/cluster.sh down          stop it, remove its data, mounts, network
+#                                devices, routes and cgroups
+#   e2e/cluster.sh status        say whether it runs, and the server version
+#   e2e/cluster.sh env           print `export KUBECONFIG=...` (add --json for scripts)
+#
+# With --control-plane-only first (e2e/cluster.sh --control-plane-only up),
+# the same commands act on a cluster of etcd and kube-apiserver alone, in
+# $RP_CLUSTER_DIR/control-plane-only on the next ports: no Pod ever runs and
+# no controller rewrites what a test writes (tests/cluster_*.rs use it).
 #
 # Environment: RP_CACHE_DIR (default ~/.cache/release-passport),
 # RP_CLUSTER_DIR (default $RP_CACHE_DIR/cluster), RP_ETCD_PORT (23790),
@@ -17,16 +24,29 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../hack/env.sh
 . "$here/../hack/env.sh"
+# shellcheck source=node/node.sh
+. "$here/node/node.sh"
 cache=$rp_cache
+kind=node
+if [ "${1:-}" = --control-plane-only ]; then
+  kind=control-plane
+  shift
+fi
 dir=${RP_CLUSTER_DIR:-$cache/cluster}
 etcd_port=${RP_ETCD_PORT:-23790}
-etcd_peer_port=$((etcd_port + 10))
 api_port=${RP_APISERVER_PORT:-26443}
+if [ "$kind" = control-plane ]; then
+  dir=$dir/control-plane-only
+  etcd_port=$((etcd_port + 1))
+  api_port=$((api_port + 1))
+fi
+etcd_peer_port=$((etcd_port + 10))
+node_vars
 
-kube_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3; exit}' "$here/kube-apiserver/go.mod")
+kube_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3; exit}' "$here/kubernetes/go.mod")
 etcd_version=$(awk '$1 == "require" && $2 == "go.etcd.io/etcd/server/v3" {print $3; exit}' "$here/etcd/go.mod")
 # The -r suffix is the build recipe: bump it when the flags below change.
-kube_bin=$cache/bin/kubernetes-$kube_version-r2
+kube_bin=$cache/bin/kubernetes-$kube_version-r3
 etcd_bin=$cache/bin/etcd-$etcd_version
 
 say() { printf '[cluster] %s\n' "$*" >&2; }
@@ -47,32 +67,42 @@ kube_ldflags() {
   printf '%s' "$f"
 }
 
-# go_build OUT MODULE_DIR PACKAGE LABEL [LDFLAGS]: compile one binary from the pinned module.
+# go_build OUT MODULE_DIR LABEL LDFLAGS PACKAGE...: compile the packages from
+# the pinned module in ONE `go build -o DIR/`, so that the packages they share
+# compile once; OUT is a directory holding one binary per package.
 go_build() {
-  local out=$1 moddir=$2 pkg=$3 label=$4 ldflags=${5:-} start
-  [ -x "$out" ] && return 0
+  local out=$1 moddir=$2 label=$3 ldflags=$4 start beat rc=0
+  shift 4
+  [ -f "$out/.complete" ] && return 0
   command -v go >/dev/null || die "the Go toolchain is needed to build $label (https://go.dev/doc/install)"
   mkdir -p "$(dirname "$out")"
   start=$(date +%s)
   say "building $label from the Go module proxy (once per version; several minutes on 2 cores)..."
   # A heartbeat so that long, silent compiles still show progress.
   ( while sleep 30; do say "  ... still building $label ($(( $(date +%s) - start ))s)"; done ) &
-  local beat=$!
-  local rc=0
-  (cd "$moddir" && go build -trimpath -ldflags "-s -w$ldflags" -o "$out.tmp" "$pkg") || rc=$?
+  beat=$!
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+  (cd "$moddir" && go build -trimpath -ldflags "-s -w$ldflags" -o "$out.tmp/" "$@") || rc=$?
   kill "$beat" 2>/dev/null; wait "$beat" 2>/dev/null || true
-  [ "$rc" -eq 0 ] || die "building $label failed (go build $pkg in $moddir)"
-  mv "$out.tmp" "$out"
+  [ "$rc" -eq 0 ] || die "building $label failed (go build $* in $moddir)"
+  printf '%s\n' "$(( $(date +%s) - start ))" >"$out.tmp/.complete"
+  rm -rf "$out" && mv "$out.tmp" "$out"
   say "built $label in $(( $(date +%s) - start ))s -> $out"
 }
+
+# The Kubernetes components the cluster runs: one build, one directory.
+kube_packages=(kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet kube-proxy)
 
 build() {
   mkdir -p "$cache/bin"
   exec 8>"$cache/bin/.build.lock"
   flock 8
-  go_build "$etcd_bin/etcd" "$here/etcd" go.etcd.io/etcd/server/v3 "etcd $etcd_version"
-  go_build "$kube_bin/kube-apiserver" "$here/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "kube-apiserver $kube_version" "$(kube_ldflags)"
-  go_build "$kube_bin/kubectl" "$here/kube-apiserver" k8s.io/kubernetes/cmd/kubectl "kubectl $kube_version" "$(kube_ldflags)"
+  if [ ! -x "$etcd_bin/etcd" ]; then
+    go_build "$etcd_bin" "$here/etcd" "etcd $etcd_version" "" go.etcd.io/etcd/server/v3
+    mv "$etcd_bin/server" "$etcd_bin/etcd"
+  fi
+  go_build "$kube_bin" "$here/kubernetes" "Kubernetes $kube_version (${kube_packages[*]})" "$(kube_ldflags)" \
+    "${kube_packages[@]/#/k8s.io/kubernetes/cmd/}"
   flock -u 8
 }
 
@@ -80,62 +110,96 @@ admin_curl() {
   curl -sS --max-time 5 --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" "$@"
 }
 
+# Background processes of the cluster: $dir/NAME.pid and $dir/NAME.log.
+start_process() {
+  local name=$1
+  shift
+  setsid "$@" >"$dir/$name.log" 2>&1 </dev/null 6>&- 7>&- 8>&- 9>&- &
+  echo $! >"$dir/$name.pid"
+}
+
+process_alive() {
+  [ -f "$dir/$1.pid" ] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null
+}
+
+stop_process() {
+  local name=$1 pid
+  [ -f "$dir/$name.pid" ] || return 0
+  pid=$(cat "$dir/$name.pid")
+  # Only signal the process if it still is ours (pids are reused after a reboot).
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$name"; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/$name.pid"
+}
+
 running() {
-  [ -f "$dir/kube-apiserver.pid" ] && kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null &&
-    [ -f "$dir/etcd.pid" ] && kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null &&
-    [ "$(admin_curl "https://127.0.0.1:$api_port/readyz" 2>/dev/null)" = "ok" ]
+  process_alive kube-apiserver && process_alive etcd &&
+    [ "$(admin_curl "https://127.0.0.1:$api_port/readyz" 2>/dev/null)" = "ok" ] &&
+    { [ "$kind" = control-plane ] || node_running; }
+}
+
+# sign_cert NAME SUBJECT EXTENSIONS: NAME.key and NAME.crt signed by the
+# cluster's CA (run in the pki directory).
+sign_cert() {
+  printf '%s\n' "$3" >"$1.ext"
+  openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$1.key" -out "$1.csr" 2>/dev/null
+  openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+    -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+  chmod 600 "$1.key"
 }
 
 pki() {
-  local p=$dir/pki
-  [ -f "$p/admin.crt" ] && return 0
-  say "generating certificates and service-account signing keys in $p"
-  mkdir -p "$p"
-  (
-    cd "$p"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=release-passport-local-ca" \
-      -keyout ca.key -out ca.crt 2>/dev/null
-    cat >apiserver.ext <<EOF
-subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc
-extendedKeyUsage=serverAuth
-EOF
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
-    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-      -extfile apiserver.ext -out apiserver.crt 2>/dev/null
-    printf 'extendedKeyUsage=clientAuth\n' >client.ext
-    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=release-passport-admin" \
-      -keyout admin.key -out admin.csr 2>/dev/null
-    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-      -extfile client.ext -out admin.crt 2>/dev/null
-    openssl genrsa -out sa.key 2048 2>/dev/null
-    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-    chmod 600 ./*.key
-  )
+  local p=$dir/pki sans="IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  # Pods reach the apiserver at the kubernetes Service's IP, routed to the
+  # host end of the node's veth.
+  [ "$kind" = node ] && sans+=",IP:$host_ip,IP:$kubernetes_service_ip"
+  if [ ! -f "$p/admin.crt" ]; then
+    say "generating certificates and service-account signing keys in $p"
+    mkdir -p "$p"
+    (
+      cd "$p"
+      openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=release-passport-local-ca" \
+        -keyout ca.key -out ca.crt 2>/dev/null
+      sign_cert apiserver "/CN=kube-apiserver" "subjectAltName=$sans
+extendedKeyUsage=serverAuth"
+      sign_cert admin "/O=system:masters/CN=release-passport-admin" "extendedKeyUsage=clientAuth"
+      openssl genrsa -out sa.key 2048 2>/dev/null
+      openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+      chmod 600 ./*.key
+    )
+  fi
+  [ "$kind" = node ] && node_pki
+  return 0
 }
 
-kubeconfig() {
+# write_kubeconfig FILE SERVER CERT: a kubeconfig for the client certificate
+# pki/CERT.crt.
+write_kubeconfig() {
   local b64="base64 -w0"
-  cat >"$dir/kubeconfig" <<EOF
+  cat >"$1" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
 - name: release-passport-local
   cluster:
-    server: https://127.0.0.1:$api_port
+    server: $2
     certificate-authority-data: $($b64 <"$dir/pki/ca.crt")
 users:
-- name: admin
+- name: $3
   user:
-    client-certificate-data: $($b64 <"$dir/pki/admin.crt")
-    client-key-data: $($b64 <"$dir/pki/admin.key")
+    client-certificate-data: $($b64 <"$dir/pki/$3.crt")
+    client-key-data: $($b64 <"$dir/pki/$3.key")
 contexts:
 - name: release-passport-local
   context:
     cluster: release-passport-local
-    user: admin
+    user: $3
 current-context: release-passport-local
 EOF
-  chmod 600 "$dir/kubeconfig"
+  chmod 600 "$1"
 }
 
 port_free() {
@@ -143,78 +207,98 @@ port_free() {
 }
 
 up() {
+  [ "$kind" = node ] && node_require
   build
   mkdir -p "$dir"
   exec 9>"$dir/.lock"
   flock 9
   if running; then
-    say "already running: https://127.0.0.1:$api_port ($kube_version)"
+    say "already running: https://127.0.0.1:$api_port ($kube_version$([ "$kind" = node ] && echo ", node $node_name"))"
     return 0
   fi
   stop_processes
   for port in "$etcd_port" "$etcd_peer_port" "$api_port"; do
     port_free "$port" || die "port $port is in use by another program; set RP_ETCD_PORT / RP_APISERVER_PORT"
   done
+  if [ "$kind" = node ]; then
+    node_slot_allocate
+    pause_image=$(bash "$here/image.sh" ref pause) || die "building the pause image failed"
+  fi
   pki
-  kubeconfig
+  write_kubeconfig "$dir/kubeconfig" "https://127.0.0.1:$api_port" admin
   local start
   start=$(date +%s%N)
   say "starting etcd $etcd_version on 127.0.0.1:$etcd_port"
-  setsid "$etcd_bin/etcd" --name default --data-dir "$dir/etcd-data" \
+  start_process etcd "$etcd_bin/etcd" --name default --data-dir "$dir/etcd-data" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
-    --initial-cluster "default=http://127.0.0.1:$etcd_peer_port" --unsafe-no-fsync --log-level warn \
-    >"$dir/etcd.log" 2>&1 </dev/null 8>&- 9>&- &
-  echo $! >"$dir/etcd.pid"
+    --initial-cluster "default=http://127.0.0.1:$etcd_peer_port" --unsafe-no-fsync --log-level warn
+  # Without a node the apiserver listens on loopback only and publishes no
+  # endpoint for the kubernetes Service; with one it also listens on the host
+  # end of the node's veth, which the kubernetes Service points to.
+  local bind=127.0.0.1 advertise=127.0.0.1 reconciler=none services=10.96.0.0/16 node_flags=()
+  if [ "$kind" = node ]; then
+    bind=0.0.0.0 advertise=$host_ip reconciler=lease services=$service_cidr
+    node_flags=(--kubelet-client-certificate "$dir/pki/apiserver-kubelet-client.crt"
+      --kubelet-client-key "$dir/pki/apiserver-kubelet-client.key"
+      --kubelet-certificate-authority "$dir/pki/ca.crt" --kubelet-preferred-address-types InternalIP)
+  fi
   say "starting kube-apiserver $kube_version on https://127.0.0.1:$api_port (RBAC, admission webhooks)"
-  setsid "$kube_bin/kube-apiserver" \
+  start_process kube-apiserver "$kube_bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --bind-address "$bind" --advertise-address "$advertise" --secure-port "$api_port" \
     --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
     --client-ca-file "$dir/pki/ca.crt" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
-    --service-cluster-ip-range 10.96.0.0/16 \
-    --authorization-mode RBAC --endpoint-reconciler-type none \
-    --enable-admission-plugins ValidatingAdmissionWebhook,MutatingAdmissionWebhook,ValidatingAdmissionPolicy \
+    --service-cluster-ip-range "$services" \
+    --authorization-mode Node,RBAC --endpoint-reconciler-type "$reconciler" \
+    --enable-admission-plugins NodeRestriction,ValidatingAdmissionWebhook,MutatingAdmissionWebhook,ValidatingAdmissionPolicy \
     --allow-privileged=true --profiling=false --v=1 \
-    >"$dir/kube-apiserver.log" 2>&1 </dev/null 8>&- 9>&- &
-  echo $! >"$dir/kube-apiserver.pid"
+    "${node_flags[@]}"
   local i
   for i in $(seq 1 240); do
-    if [ "$(admin_curl "https://127.0.0.1:$api_port/readyz" 2>/dev/null)" = "ok" ]; then
-      local ms=$((($(date +%s%N) - start) / 1000000))
-      printf '%s\n' "$ms" >"$dir/startup-ms"
-      say "ready in ${ms} ms: kube-apiserver $kube_version, etcd $etcd_version"
-      flock -u 9
-      return 0
-    fi
-    kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null || { tail -20 "$dir/kube-apiserver.log" >&2; fail_up "kube-apiserver exited (log: $dir/kube-apiserver.log)"; }
-    kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null || { tail -20 "$dir/etcd.log" >&2; fail_up "etcd exited (log: $dir/etcd.log)"; }
+    [ "$(admin_curl "https://127.0.0.1:$api_port/readyz" 2>/dev/null)" = "ok" ] && break
+    process_alive kube-apiserver || { tail -20 "$dir/kube-apiserver.log" >&2; fail_up "kube-apiserver exited (log: $dir/kube-apiserver.log)"; }
+    process_alive etcd || { tail -20 "$dir/etcd.log" >&2; fail_up "etcd exited (log: $dir/etcd.log)"; }
     [ $((i % 20)) -eq 0 ] && say "  ... waiting for /readyz ($((i / 4))s)"
     sleep 0.25
   done
-  fail_up "kube-apiserver not ready after 60s (log: $dir/kube-apiserver.log)"
+  [ "$i" -lt 240 ] || fail_up "kube-apiserver not ready after 60s (log: $dir/kube-apiserver.log)"
+  say "control plane ready in $((($(date +%s%N) - start) / 1000000)) ms: kube-apiserver $kube_version, etcd $etcd_version"
+  [ "$kind" = node ] && node_up
+  local ms=$((($(date +%s%N) - start) / 1000000))
+  printf '%s\n' "$ms" >"$dir/startup-ms"
+  say "ready in ${ms} ms"
+  flock -u 9
 }
 
+node_up() {
+  say "starting the node: network namespace $node_ns, containerd, kubelet, kube-proxy"
+  node_network_up
+  node_configs
+  node_cgroups_up
+  node_start_containerd
+  node_load_images
+  node_start_controllers
+  node_start_agents
+  node_wait_ready
+}
+
+# Every process of the cluster, the node's first (a half-started cluster too).
 stop_processes() {
-  local name pid
-  for name in kube-apiserver etcd; do
-    [ -f "$dir/$name.pid" ] || continue
-    pid=$(cat "$dir/$name.pid")
-    # Only signal the process if it still is ours (pids are reused after a reboot).
-    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$name"; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$dir/$name.pid"
-  done
+  # Cleanup goes on past a step that fails (errexit is off in an || list).
+  if [ "$kind" = node ] && [ -d "$dir/node" ]; then node_cleanup || say "warning: the node cleanup reported an error"; fi
+  local name
+  for name in kube-apiserver etcd; do stop_process "$name"; done
 }
 
 down() {
   [ -d "$dir" ] || { say "not running"; return 0; }
+  # A control-plane-only cluster nested in this directory goes too.
+  if [ "$kind" = node ] && [ -d "$dir/control-plane-only" ]; then bash "$0" --control-plane-only down; fi
   stop_processes
+  if [ "$kind" = node ]; then node_slot_release; fi
   rm -rf "$dir"
   say "stopped and removed $dir"
 }
@@ -231,8 +315,13 @@ status() {
 
 env_out() {
   if [ "${1:-}" = "--json" ]; then
-    printf '{"kubeconfig":"%s","kubectl":"%s","server":"https://127.0.0.1:%s","kubeVersion":"%s","etcdVersion":"%s"}\n' \
-      "$dir/kubeconfig" "$kube_bin/kubectl" "$api_port" "$kube_version" "$etcd_version"
+    printf '{"kind":"%s","kubeconfig":"%s","kubectl":"%s","server":"https://127.0.0.1:%s","kubeVersion":"%s","etcdVersion":"%s"' \
+      "$kind" "$dir/kubeconfig" "$kube_bin/kubectl" "$api_port" "$kube_version" "$etcd_version"
+    if [ "$kind" = node ]; then
+      printf ',"containerdSocket":"%s","nodeName":"%s","nodeIP":"%s","hostIP":"%s","podCIDR":"%s","serviceCIDR":"%s","cgroupRoot":"%s","netns":"%s"' \
+        "$node_sock" "$node_name" "$node_ip" "$host_ip" "$pod_cidr" "$service_cidr" "$node_cgroup" "$node_ns"
+    fi
+    printf '}\n'
   else
     printf 'export KUBECONFIG=%s\nexport PATH=%s:$PATH\n' "$dir/kubeconfig" "$kube_bin"
   fi
@@ -245,5 +334,5 @@ case "${1:-}" in
   status) status ;;
   env) env_out "${2:-}" ;;
   kubectl-path) echo "$kube_bin/kubectl" ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

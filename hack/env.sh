@@ -1,6 +1,6 @@
 # Sourced by the project's scripts: where everything the project installs
-# lives, so that no script depends on the caller's PATH or on an earlier
-# session's leftovers.
+# lives, so that no script depends on the caller's PATH or on what an
+# earlier run left on the machine.
 #
 #   $RP_CACHE_DIR (default ~/.cache/release-passport)
 #     bin/<tool>-<version>/    every tool the project builds or installs, by version

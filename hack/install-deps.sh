@@ -28,6 +28,20 @@ for extra in "$@"; do
     chromium)
       command -v chromium >/dev/null || need_apt+=(chromium)
       command -v chromedriver >/dev/null || need_apt+=(chromium-driver) ;;
+    # The one-node cluster (e2e/cluster.sh): container runtime, CNI plugins,
+    # iptables for kube-proxy, buildah and musl for the images built here.
+    node)
+      command -v containerd >/dev/null || need_apt+=(containerd)
+      command -v runc >/dev/null || need_apt+=(runc)
+      command -v buildah >/dev/null || need_apt+=(buildah)
+      [ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
+      command -v iptables >/dev/null || need_apt+=(iptables)
+      command -v conntrack >/dev/null || need_apt+=(conntrack)
+      command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
+      command -v nsenter >/dev/null || need_apt+=(util-linux)
+      command -v ip >/dev/null || need_apt+=(iproute2)
+      command -v readelf >/dev/null || need_apt+=(binutils)
+      [ -f /etc/ssl/certs/ca-certificates.crt ] || need_apt+=(ca-certificates) ;;
     # The OpenSearch node of the log connector tests (e2e/opensearch): Java 17 and Maven.
     java)
       command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
@@ -54,4 +68,12 @@ if command -v rustup >/dev/null; then
       rustup component add "$component"
     }
   done
+  # The operator image holds a static (musl) build, as the Dockerfile's does.
+  case " $* " in
+    *" node "*)
+      rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl || {
+        say "adding the Rust target x86_64-unknown-linux-musl (rustup)"
+        rustup target add x86_64-unknown-linux-musl
+      } ;;
+  esac
 fi

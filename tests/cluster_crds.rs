@@ -368,7 +368,14 @@ async fn cluster_kubectl_prints_passport_columns_and_the_category() {
         .collect();
     assert_eq!(
         header,
-        ["NAME", "CONNECTOR", "HEALTH", "LAST-OBSERVED", "AGE"]
+        [
+            "NAME",
+            "CONNECTOR",
+            "SUPPORT",
+            "HEALTH",
+            "LAST-OBSERVED",
+            "AGE"
+        ]
     );
 
     let all = support::kubectl_ok(&["get", "releasepassport", "-n", &ns]);

@@ -18,9 +18,9 @@ die() { say "error: $*"; exit 1; }
 chart=charts/release-passport
 helm=$(bash e2e/tools/tools.sh path helm)
 kubeconform=$(bash e2e/tools/tools.sh path kubeconform)
-bash e2e/cluster.sh up --quiet
+bash e2e/cluster.sh --control-plane-only up --quiet
 export KUBECONFIG
-eval "$(bash e2e/cluster.sh env | grep '^export ')"
+eval "$(bash e2e/cluster.sh --control-plane-only env | grep '^export ')"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -51,11 +51,21 @@ kubectl get --raw /openapi/v2 | python3 e2e/tools/openapi-schemas.py "$work/sche
 "$helm" template rp-chart "$chart" --namespace rp-chart-test --set webhook.enabled=true \
   --set webhook.failurePolicy=Ignore --set webhook.timeoutSeconds=10 --set serviceMonitor.enabled=true \
   >"$work/webhook-cert-manager.yaml"
+# The chart's own certificate: a Secret and the same CA in the caBundle.
+"$helm" template rp-chart "$chart" --namespace rp-chart-test --set webhook.enabled=true \
+  --set webhook.certificate.mode=helm >"$work/webhook-helm.yaml"
+python3 - "$work/webhook-helm.yaml" <<'PY' || die "the helm certificate variant's caBundle is not the CA of its Secret"
+import re, sys
+text = open(sys.argv[1]).read()
+ca = re.search(r"^  ca\.crt: (\S+)$", text, re.M)
+bundle = re.search(r"^      caBundle: (\S+)$", text, re.M)
+sys.exit(0 if ca and bundle and ca.group(1) == bundle.group(1) else 1)
+PY
 grep -q 'cert-manager.io/inject-ca-from: rp-chart-test/rp-chart-release-passport-webhook' "$work/webhook-cert-manager.yaml" \
   || die "the cert-manager variant does not inject the CA"
 "$kubeconform" -strict -summary -skip Certificate,Issuer,ServiceMonitor \
   -schema-location "$work/schemas/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
-  "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" \
+  "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" "$work/webhook-helm.yaml" \
   examples/*.yaml examples/argocd/manifests/*.yaml config/rbac/*.yaml >&2
 
 say "4. chart RBAC equals config/rbac/operator.yaml"
@@ -93,7 +103,7 @@ kubectl create namespace rp-chart-test --dry-run=client -o yaml | kubectl apply 
 kubectl apply --server-side --force-conflicts --field-manager=release-passport-chart-test -f "$work/rendered.yaml" >&2
 # The webhook variant is checked by the apiserver without being stored.
 kubectl apply --server-side --dry-run=server --field-manager=release-passport-chart-test \
-  -f "$work/webhook-secret.yaml" >/dev/null
+  -f "$work/webhook-secret.yaml" -f "$work/webhook-helm.yaml" >/dev/null
 kubectl -n rp-chart-test get deployment/rp-chart-release-passport poddisruptionbudget/rp-chart-release-passport \
   service/rp-chart-release-passport serviceaccount/rp-chart-release-passport >/dev/null
 say "ok: lint, schema, kubeconform, RBAC and apply"

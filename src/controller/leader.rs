@@ -93,6 +93,11 @@ pub async fn try_acquire(client: &Client, cfg: &LeaseConfig) -> Result<Attempt, 
     }
 }
 
+/// How often a standby looks at the Lease: often enough that when the holder
+/// releases it (on SIGTERM) a standby takes over before a replacement Pod
+/// has even started, at one GET per second per standby.
+const STANDBY_POLL: Duration = Duration::from_secs(1);
+
 /// Waits until this replica leads.
 pub async fn acquire(client: &Client, cfg: &LeaseConfig) {
     let mut last_holder = String::new();
@@ -112,7 +117,7 @@ pub async fn acquire(client: &Client, cfg: &LeaseConfig) {
                 tracing::warn!(lease = %cfg.name, error = %e, "leader election failed; retrying")
             }
         }
-        tokio::time::sleep(cfg.renew).await;
+        tokio::time::sleep(cfg.renew.min(STANDBY_POLL)).await;
     }
 }
 

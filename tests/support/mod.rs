@@ -1,6 +1,8 @@
 //! Shared harness for the tests that run against the real local control plane
-//! (etcd + kube-apiserver built by `e2e/cluster.sh`). The harness starts the
-//! control plane when it is not running; it never substitutes a fake one.
+//! (etcd + kube-apiserver built by `e2e/cluster.sh`, without a node: no
+//! controller rewrites the workload status these tests write). The harness
+//! starts the control plane when it is not running; it never substitutes a
+//! fake one. The one-node cluster has a suite of its own (`e2e/suite/`).
 #![allow(dead_code)]
 
 pub mod controller;
@@ -42,7 +44,7 @@ pub fn cluster() -> &'static ClusterEnv {
         let script = repo_root().join("e2e/cluster.sh");
         let status = Command::new("bash")
             .arg(&script)
-            .args(["up", "--quiet"])
+            .args(["--control-plane-only", "up", "--quiet"])
             .status()
             .expect("running e2e/cluster.sh up");
         assert!(
@@ -51,7 +53,7 @@ pub fn cluster() -> &'static ClusterEnv {
         );
         let out = Command::new("bash")
             .arg(&script)
-            .args(["env", "--json"])
+            .args(["--control-plane-only", "env", "--json"])
             .output()
             .expect("running e2e/cluster.sh env");
         assert!(out.status.success());
