@@ -149,7 +149,7 @@ fn world() -> anyhow::Result<(ReleaseGate, DynamicObject, VerifyingKeySet)> {
         "mode": "enforce", "decision": "ALLOW", "confidence": 100, "generatedAt": "2026-11-23T07:00:00Z",
         "gate": {"namespace": NS, "name": GATE, "generation": 1},
         "artifact": {"image": image('a'), "digest": format!("sha256:{}", "a".repeat(64))},
-        "policy": {"name": GATE, "hash": "sha256:00"}, "actor": "bench",
+        "policy": {"name": GATE, "hash": format!("sha256:{}", "00".repeat(32))}, "actor": "bench",
         "policyResults": (0..8).map(|i| json!({"id": format!("rule-{i}"), "label": "a rule", "state": "pass",
             "onFail": "HOLD", "required": true, "observed": "0.4%", "threshold": "< 2%"})).collect::<Vec<_>>(),
         "signature": {"algorithm": "ed25519", "keyId": "", "value": ""}

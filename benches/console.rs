@@ -110,7 +110,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(passports::list(&state, &visible, &q).into_string().len()))
     });
     group.bench_function("passport page", |b| {
-        let sig = passports::SignatureStatus::Verified { key_id: "k".into() };
+        let sig = passports::SignatureStatus::Verified {
+            key_id: "k".into(),
+            subjects: vec![],
+        };
         b.iter(|| black_box(passports::detail(&one, &sig).into_string().len()))
     });
     group.bench_function("gate page", |b| {

@@ -9,5 +9,6 @@ pub mod console;
 pub mod controller;
 pub mod engine;
 pub mod insights;
+pub mod oci;
 pub mod passport;
 pub mod webhook;

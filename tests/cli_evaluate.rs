@@ -180,6 +180,7 @@ fn verify_rejects_a_changed_field_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let passport = signed_seed(dir.path());
     let text = std::fs::read_to_string(&passport).unwrap();
+    // The readable copy beside the envelope: the signed document says otherwise.
     for (from, to) in [
         ("\"decision\": \"HOLD\"", "\"decision\": \"ALLOW\""),
         ("v2.18.4", "v2.18.5"),
@@ -191,8 +192,27 @@ fn verify_rejects_a_changed_field_with_exit_1() {
         std::fs::write(&changed, text.replacen(from, to, 1)).unwrap();
         let out = verify(&changed, "keys/signing.pub");
         assert_eq!(out.status.code(), Some(1), "{from}: {}", stdout(&out));
-        assert!(stdout(&out).contains("BadSignature"), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("ReadableCopyDiffers"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(stdout(&out).contains("decision HOLD"), "{}", stdout(&out));
     }
+    // The signed payload itself.
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let payload = value["envelope"]["payload"].as_str().unwrap().to_string();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let decoded = String::from_utf8(b64.decode(&payload).unwrap()).unwrap();
+    let tampered = decoded.replacen("\"decision\":\"HOLD\"", "\"decision\":\"ALLOW\"", 1);
+    assert_ne!(decoded, tampered);
+    value["envelope"]["payload"] = serde_json::Value::from(b64.encode(tampered));
+    let changed = dir.path().join("tampered.json");
+    std::fs::write(&changed, serde_json::to_string(&value).unwrap()).unwrap();
+    let out = verify(&changed, "keys/signing.pub");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("BadSignature"), "{}", stdout(&out));
 }
 
 #[test]
@@ -215,7 +235,10 @@ fn an_unsigned_passport_does_not_verify() {
     assert!(stdout(&out).contains("unsigned"));
     let out = verify(&passport, "keys/signing.pub");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("not signed"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("[Unsigned]"), "{}", stdout(&out));
+    // And there is no attestation to export.
+    let out = export(&passport, "dsse", &[]);
+    assert_bad_input(&out, &["unsigned.json", "unsigned"]);
 }
 
 /// Bad input: exit 2, one line naming the file and the field, never a panic.
@@ -507,6 +530,7 @@ fn export_bundle_holds_everything_needed_to_verify() {
         [
             "README.md",
             "evidence-summary.json",
+            "passport.intoto.jsonl",
             "passport.json",
             "policy-results.csv",
             "public-key.pem",
@@ -523,6 +547,16 @@ fn export_bundle_holds_everything_needed_to_verify() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // So does the attestation alone.
+    let out = bin()
+        .arg("verify")
+        .arg(unpacked.join("passport.intoto.jsonl"))
+        .arg("--public-key")
+        .arg(unpacked.join("public-key.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("decision HOLD"), "{}", stdout(&out));
 }
 
 #[test]

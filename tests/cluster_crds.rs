@@ -59,7 +59,8 @@ pub fn sample_passport(name: &str) -> Passport {
         "actor": "tests",
         "policyResults": [{"id": "error-rate", "label": "Prometheus error rate below 2%", "state": "fail", "onFail": "HOLD", "required": true, "observed": "2.4%", "threshold": "< 2%"}],
         "nextActions": ["Attach rollback artifact for payment-api v2.17.9."],
-        "signature": {"algorithm": "ed25519", "keyId": "test", "value": "AAAA"}
+        "envelope": {"payloadType": "application/vnd.in-toto+json", "payload": "e30=",
+                     "signatures": [{"keyid": "test", "sig": "AAAA"}]}
     }))
     .expect("passport spec");
     Passport::new(name, spec)

@@ -177,7 +177,7 @@ async fn current_passport(client: &Client, ns: &str, key_id: &str) -> Passport {
                 return None;
             }
             let p = passports.get(s.passport_name.as_deref()?).await.ok()?;
-            (p.spec.signature.key_id == key_id).then_some(p)
+            (p.spec.signing_key_id() == key_id).then_some(p)
         }
     })
     .await

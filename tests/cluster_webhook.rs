@@ -458,10 +458,26 @@ async fn cluster_a_tampered_or_foreign_signed_passport_admits_nothing() {
     })
     .await;
 
-    // Content changed after signing: covers another digest now.
+    // Signed content changed after signing: the payload covers another
+    // digest now (and so does the readable copy beside it).
+    let old_digest = allow.spec.artifact.digest.clone();
+    let new_digest = image('b').rsplit_once('@').expect("digest").1.to_string();
     let mut tampered = allow.spec.clone();
-    tampered.artifact.digest = image('b').rsplit_once('@').expect("digest").1.into();
+    tampered.artifact.digest = new_digest.clone();
     tampered.artifact.image = image('b');
+    {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let envelope = tampered.envelope.as_mut().expect("envelope");
+        let payload =
+            String::from_utf8(b64.decode(&envelope.payload).expect("base64")).expect("utf-8");
+        let changed = payload.replace(&old_digest, &new_digest).replace(
+            old_digest.trim_start_matches("sha256:"),
+            new_digest.trim_start_matches("sha256:"),
+        );
+        assert_ne!(payload, changed);
+        envelope.payload = b64.encode(changed);
+    }
     replace_passport(&client, &ns, &allow, tampered).await;
     let out = set_image_when(&ns, &image('b'), false).await;
     let err = stderr(&out);

@@ -1,14 +1,17 @@
-//! Signing and verification of passports, and the canonical encoding.
+//! The passport as an attestation: DSSE signing over an in-toto Statement,
+//! verification from the signed bytes only, and the rejections.
 
 use std::path::Path;
 
-use proptest::prelude::*;
-use releasepassport::api::{PassportSpec, Policy, ReleaseGate};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use releasepassport::api::{Envelope, PassportSpec, Policy, ReleaseGate};
 use releasepassport::engine::{self, EvaluationInput, Stage};
-use releasepassport::passport::{
-    self, PassportSigner, VerifyError, VerifyingKeySet, canonical, canonical::canonicalize,
+use releasepassport::passport::statement::{
+    PASSPORT_EXTENSION, STATEMENT_TYPE, VSA_PREDICATE_TYPE,
 };
-use serde_json::Value;
+use releasepassport::passport::{self, PassportSigner, VerifyError, VerifyingKeySet, dsse};
+use serde_json::{Value, json};
 
 fn key_from_fixture(name: &str) -> ed25519_dalek::SigningKey {
     let pem = std::fs::read_to_string(
@@ -58,14 +61,136 @@ fn keyset(signer: &PassportSigner) -> VerifyingKeySet {
     keys
 }
 
+type Mutation = Box<dyn Fn(&mut Value)>;
+
+fn envelope_of(doc: &PassportSpec) -> Envelope {
+    doc.envelope.clone().expect("signed")
+}
+
+fn payload_of(doc: &PassportSpec) -> Value {
+    let bytes = BASE64.decode(&envelope_of(doc).payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Signs a Statement written by the test (e.g. another subject) with a signer.
+fn sign_statement(statement: &Value, signer_key: &str) -> Envelope {
+    let signer = PassportSigner::new(key_from_fixture(signer_key));
+    let payload = serde_json::to_vec(statement).unwrap();
+    dsse::sign(dsse::IN_TOTO_PAYLOAD_TYPE, &payload, &signer)
+}
+
 #[test]
-fn a_signed_passport_verifies() {
+fn a_signed_passport_verifies_and_is_read_from_the_signed_bytes() {
     let (doc, signer) = signed_seed_passport();
     let value = serde_json::to_value(&doc).unwrap();
     let verified = passport::verify_value(&value, &keyset(&signer)).unwrap();
     assert_eq!(verified.key_id, signer.key_id());
-    assert_eq!(doc.signature.algorithm, "ed25519");
     assert!(signer.key_id().starts_with("rp-"));
+    let mut unsigned = doc.clone();
+    unsigned.envelope = None;
+    assert_eq!(verified.passport, unsigned);
+    assert_eq!(verified.subjects, vec![doc.artifact.digest.clone()]);
+}
+
+#[test]
+fn the_envelope_is_a_standard_dsse_envelope_over_an_in_toto_statement() {
+    let (doc, signer) = signed_seed_passport();
+    let envelope = serde_json::to_value(envelope_of(&doc)).unwrap();
+    // Exactly the DSSE field names, one signature with our key id, standard padded base64.
+    assert_eq!(envelope["payloadType"], "application/vnd.in-toto+json");
+    assert_eq!(envelope["signatures"].as_array().unwrap().len(), 1);
+    assert_eq!(envelope["signatures"][0]["keyid"], signer.key_id());
+    let sig = envelope["signatures"][0]["sig"].as_str().unwrap();
+    assert_eq!(BASE64.decode(sig).unwrap().len(), 64);
+    assert!(sig.ends_with("=="));
+    let statement = payload_of(&doc);
+    let keys: Vec<&str> = statement
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, vec!["_type", "predicate", "predicateType", "subject"]);
+    assert_eq!(statement["_type"], STATEMENT_TYPE);
+    assert_eq!(statement["predicateType"], VSA_PREDICATE_TYPE);
+    let hex = doc.artifact.digest.trim_start_matches("sha256:");
+    assert_eq!(
+        statement["subject"],
+        json!([{"name": "registry.example.com/payment-api", "digest": {"sha256": hex}}])
+    );
+    let vsa = &statement["predicate"];
+    assert_eq!(vsa["verificationResult"], "FAILED");
+    assert_eq!(
+        vsa["verifiedLevels"],
+        json!(["RELEASEPASSPORT_DECISION_HOLD"])
+    );
+    assert_eq!(vsa["verifier"]["id"], "https://releasepassport.io/verifier");
+    assert_eq!(vsa["timeVerified"], "2026-05-17T06:30:00Z");
+    assert_eq!(
+        vsa["resourceUri"],
+        format!("registry.example.com/payment-api@{}", doc.artifact.digest)
+    );
+    assert_eq!(vsa["policy"]["name"], "payment-api-production");
+    assert_eq!(
+        vsa["policy"]["digest"]["sha256"],
+        doc.policy.hash.trim_start_matches("sha256:")
+    );
+    // Every evidence document is an input attestation, by digest.
+    assert_eq!(
+        vsa["inputAttestations"].as_array().unwrap().len(),
+        doc.evidence.len()
+    );
+    assert_eq!(vsa[PASSPORT_EXTENSION]["decision"], "HOLD");
+    assert!(vsa[PASSPORT_EXTENSION].get("envelope").is_none());
+}
+
+#[test]
+fn the_pae_is_the_dsse_spec_vector_and_the_spec_signature_verifies_over_it() {
+    // secure-systems-lab/dsse protocol.md, "Test Vectors".
+    let pae = dsse::pae("http://example.com/HelloWorld", b"hello world");
+    assert_eq!(
+        pae,
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    );
+    // The spec's ECDSA P-256 (SHA-256) signature and public key: the signature
+    // holds over our encoding, byte for byte.
+    let x = decimal_to_32_bytes(
+        "46950820868899156662930047687818585632848591499744589407958293238635476079160",
+    );
+    let y = decimal_to_32_bytes(
+        "5640078356564379163099075877009565129882514886557779369047442380624545832820",
+    );
+    let mut point = vec![0x04];
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    let sig = BASE64
+        .decode("A3JqsQGtVsJ2O2xqrI5IcnXip5GToJ3F+FnZ+O88SjtR6rDAajabZKciJTfUiHqJPcIAriEGAHTVeCUjW2JIZA==")
+        .unwrap();
+    let key =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point);
+    key.verify(&pae, &sig)
+        .expect("the spec's signature verifies over our PAE");
+    assert!(
+        key.verify(
+            &dsse::pae("http://example.com/HelloWorld", b"hello worlds"),
+            &sig
+        )
+        .is_err()
+    );
+}
+
+fn decimal_to_32_bytes(decimal: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for digit in decimal.bytes().map(|b| u32::from(b - b'0')) {
+        let mut carry = digit;
+        for byte in out.iter_mut().rev() {
+            let v = u32::from(*byte) * 10 + carry;
+            *byte = (v & 0xff) as u8;
+            carry = v >> 8;
+        }
+        assert_eq!(carry, 0, "overflow");
+    }
+    out
 }
 
 #[test]
@@ -96,15 +221,20 @@ fn an_evaluation_signs_to_the_same_passport_as_passport_sign() {
         stage: Stage::PreDeploy,
     })
     .unwrap();
+    // Ed25519 is deterministic: the same document signs to the same envelope.
     let signed = evaluation.sign(&signer).unwrap();
     assert_eq!(signed, doc);
     assert_eq!(evaluation.into_signed(&signer).unwrap(), doc);
-    let value = serde_json::to_value(&signed).unwrap();
-    assert!(passport::verify_value(&value, &keyset(&signer)).is_ok());
-    // The message signed is the canonical JSON of the stored value.
+}
+
+#[test]
+fn the_policy_hash_is_unchanged_by_the_new_canonical_encoder() {
+    // Written into examples/passport.yaml by the earlier, hand-written RFC
+    // 8785 encoder for this policy: a well-kept crate now computes it.
+    let (doc, _) = signed_seed_passport();
     assert_eq!(
-        passport::signed_message_of_spec(&signed).unwrap(),
-        passport::signed_message(value.as_object().unwrap())
+        doc.policy.hash,
+        "sha256:6f511a1c4ee033375a9ea03ce816b060120754818cd9def9f81973c9442e2980"
     );
 }
 
@@ -121,171 +251,62 @@ fn the_fixture_key_pair_matches() {
     );
 }
 
-/// Every leaf of the signed content, as a JSON pointer.
-fn leaves(value: &Value, pointer: String, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                if pointer.is_empty() && k == "signature" {
-                    continue;
-                }
-                leaves(
-                    v,
-                    format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1")),
-                    out,
-                );
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                leaves(v, format!("{pointer}/{i}"), out);
-            }
-        }
-        _ => out.push(pointer),
-    }
-}
-
-fn containers(value: &Value, pointer: String, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            out.push(pointer.clone());
-            for (k, v) in map {
-                if pointer.is_empty() && k == "signature" {
-                    continue;
-                }
-                containers(v, format!("{pointer}/{k}"), out);
-            }
-        }
-        Value::Array(items) => {
-            out.push(pointer.clone());
-            for (i, v) in items.iter().enumerate() {
-                containers(v, format!("{pointer}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn assert_bad_signature(value: &Value, keys: &VerifyingKeySet, what: &str) {
-    match passport::verify_value(value, keys) {
-        Err(VerifyError::BadSignature { .. }) => {}
-        other => panic!("{what}: expected BadSignature, got {other:?}"),
-    }
-}
-
 #[test]
-fn changing_any_field_of_the_signed_content_is_detected() {
+fn flipping_any_bit_of_the_signed_payload_is_detected() {
     let (doc, signer) = signed_seed_passport();
     let keys = keyset(&signer);
-    let original = serde_json::to_value(&doc).unwrap();
-    let mut paths = Vec::new();
-    leaves(&original, String::new(), &mut paths);
-    assert!(paths.len() > 50, "only {} leaves", paths.len());
-    for path in &paths {
-        let mut changed = original.clone();
-        let leaf = changed.pointer_mut(path).unwrap();
-        *leaf = match leaf.take() {
-            Value::String(s) => Value::String(format!("{s}x")),
-            Value::Number(n) => Value::from(n.as_f64().unwrap() + 1.0),
-            Value::Bool(b) => Value::Bool(!b),
-            Value::Null => Value::from("x"),
-            other => other,
-        };
-        assert_bad_signature(&changed, &keys, &format!("changed {path}"));
-    }
-}
-
-#[test]
-fn adding_or_removing_a_field_or_item_is_detected() {
-    let (doc, signer) = signed_seed_passport();
-    let keys = keyset(&signer);
-    let original = serde_json::to_value(&doc).unwrap();
-    let mut paths = Vec::new();
-    containers(&original, String::new(), &mut paths);
-    for path in &paths {
-        let mut added = original.clone();
-        match added.pointer_mut(path).unwrap() {
-            Value::Object(map) => {
-                map.insert("injected".into(), Value::Bool(true));
-            }
-            Value::Array(items) => items.push(Value::Null),
-            _ => unreachable!(),
-        }
-        assert_bad_signature(&added, &keys, &format!("added to {path}"));
-
-        let mut removed = original.clone();
-        let container = removed.pointer_mut(path).unwrap();
-        let did_remove = match container {
-            Value::Object(map) => {
-                let key = map.keys().find(|k| k.as_str() != "signature").cloned();
-                key.is_some_and(|k| map.remove(&k).is_some())
-            }
-            Value::Array(items) => items.pop().is_some(),
-            _ => false,
-        };
-        if did_remove {
-            assert_bad_signature(&removed, &keys, &format!("removed from {path}"));
-        }
-    }
-}
-
-#[test]
-fn flipping_any_byte_of_the_canonical_signed_content_is_detected() {
-    let (doc, signer) = signed_seed_passport();
-    let keys = keyset(&signer);
-    let value = serde_json::to_value(&doc).unwrap();
-    let signature = value["signature"].clone();
-    let message = passport::signed_message(value.as_object().unwrap());
-    let mut still_json = 0;
-    for i in 0..message.len() {
-        let mut bytes = message.clone();
+    let envelope = envelope_of(&doc);
+    let payload = BASE64.decode(&envelope.payload).unwrap();
+    // Every byte, one bit each (the whole payload: no field escapes the signature).
+    for i in 0..payload.len() {
+        let mut bytes = payload.clone();
         bytes[i] ^= 0x01;
-        let Ok(mut changed) = serde_json::from_slice::<Value>(&bytes) else {
-            continue; // no longer JSON: rejected before any signature check
-        };
-        let Some(map) = changed.as_object_mut() else {
-            continue;
-        };
-        map.insert("signature".into(), signature.clone());
-        still_json += 1;
-        assert!(
-            passport::verify_value(&changed, &keys).is_err(),
-            "byte {i} changed and still verifies"
-        );
+        let mut changed = envelope.clone();
+        changed.payload = BASE64.encode(&bytes);
+        match passport::verify_envelope(&changed, &keys) {
+            Err(VerifyError::BadSignature { .. }) => {}
+            other => panic!("byte {i} changed: expected BadSignature, got {other:?}"),
+        }
     }
-    assert!(
-        still_json > message.len() / 2,
-        "{still_json} of {}",
-        message.len()
-    );
 }
 
 #[test]
-fn whitespace_and_key_order_of_the_stored_json_do_not_matter() {
+fn the_readable_copy_is_not_what_is_verified() {
+    // Changing the fields beside the envelope changes nothing a verifier reads.
     let (doc, signer) = signed_seed_passport();
-    let pretty = serde_json::to_string_pretty(&doc).unwrap();
-    let value: Value = serde_json::from_str(&pretty).unwrap();
-    assert!(passport::verify_value(&value, &keyset(&signer)).is_ok());
-}
-
-#[test]
-fn unknown_key_id_is_reported() {
-    let (doc, _) = signed_seed_passport();
-    let other = PassportSigner::new(key_from_fixture("other.key"));
-    let value = serde_json::to_value(&doc).unwrap();
-    assert!(matches!(
-        passport::verify_value(&value, &keyset(&other)),
-        Err(VerifyError::UnknownKeyId(_))
+    let mut value = serde_json::to_value(&doc).unwrap();
+    value["decision"] = Value::from("ALLOW");
+    value["artifact"]["digest"] = Value::from(format!("sha256:{}", "0".repeat(64)));
+    let verified = passport::verify_value(&value, &keyset(&signer)).unwrap();
+    assert_eq!(verified.passport.decision.as_str(), "HOLD");
+    assert_eq!(verified.subjects, vec![doc.artifact.digest.clone()]);
+    let stored: PassportSpec = serde_json::from_value(value).unwrap();
+    assert!(!passport::attestation::readable_copy_matches(
+        &stored,
+        &verified.passport
+    ));
+    assert!(passport::attestation::readable_copy_matches(
+        &doc,
+        &verified.passport
     ));
 }
 
 #[test]
-fn another_key_under_the_same_id_is_a_bad_signature() {
-    let (doc, signer) = signed_seed_passport();
-    let other = key_from_fixture("other.key");
-    let mut keys = VerifyingKeySet::new();
-    keys.insert_with_id(signer.key_id(), other.verifying_key());
+fn a_wrong_key_is_refused() {
+    let (doc, _) = signed_seed_passport();
+    let other = PassportSigner::new(key_from_fixture("other.key"));
     let value = serde_json::to_value(&doc).unwrap();
+    // Unknown key id: every trusted key is tried, none verifies.
+    assert!(matches!(
+        passport::verify_value(&value, &keyset(&other)),
+        Err(VerifyError::UnknownKeyId(_))
+    ));
+    // Another key under the signer's id: a bad signature.
+    let mut keys = VerifyingKeySet::new();
+    keys.insert_with_id(
+        PassportSigner::new(key_from_fixture("signing.key")).key_id(),
+        other.verifying_key(),
+    );
     assert!(matches!(
         passport::verify_value(&value, &keys),
         Err(VerifyError::BadSignature { .. })
@@ -293,64 +314,165 @@ fn another_key_under_the_same_id_is_a_bad_signature() {
 }
 
 #[test]
-fn wrong_algorithm_is_reported() {
+fn the_key_id_is_a_hint_not_a_requirement() {
+    // DSSE: the key id only narrows the keys tried.
     let (doc, signer) = signed_seed_passport();
-    let mut value = serde_json::to_value(&doc).unwrap();
-    value["signature"]["algorithm"] = Value::from("rsa");
+    let mut envelope = envelope_of(&doc);
+    envelope.signatures[0].keyid = String::new();
+    let mut keys = VerifyingKeySet::new();
+    keys.insert_with_id("rp-configured", signer.verifying_key());
     assert_eq!(
-        passport::verify_value(&value, &keyset(&signer)),
-        Err(VerifyError::WrongAlgorithm("rsa".into()))
+        passport::verify_envelope(&envelope, &keys).unwrap().key_id,
+        "rp-configured"
     );
 }
 
-type Mutation = Box<dyn Fn(&mut Value)>;
+#[test]
+fn a_statement_for_another_digest_than_its_passport_is_inconsistent() {
+    let (doc, signer) = signed_seed_passport();
+    let mut statement = payload_of(&doc);
+    statement["subject"][0]["digest"]["sha256"] = Value::from("1".repeat(64));
+    let envelope = sign_statement(&statement, "signing.key");
+    assert!(matches!(
+        passport::verify_envelope(&envelope, &keyset(&signer)),
+        Err(VerifyError::Inconsistent(_))
+    ));
+}
 
 #[test]
-fn malformed_signatures_are_reported() {
+fn a_result_that_contradicts_the_decision_is_inconsistent() {
+    let (doc, signer) = signed_seed_passport();
+    let mut statement = payload_of(&doc);
+    statement["predicate"]["verificationResult"] = Value::from("PASSED");
+    let envelope = sign_statement(&statement, "signing.key");
+    assert!(matches!(
+        passport::verify_envelope(&envelope, &keyset(&signer)),
+        Err(VerifyError::Inconsistent(_))
+    ));
+}
+
+#[test]
+fn other_statements_and_payload_types_are_not_passports() {
+    let (doc, signer) = signed_seed_passport();
+    let keys = keyset(&signer);
+    for (what, mutate) in [
+        (
+            "another predicate type",
+            Box::new(|s: &mut Value| {
+                s["predicateType"] = Value::from("https://slsa.dev/provenance/v1")
+            }) as Mutation,
+        ),
+        (
+            "another statement type",
+            Box::new(|s: &mut Value| s["_type"] = Value::from("https://in-toto.io/Statement/v0.1")),
+        ),
+        (
+            "an extra top-level field",
+            Box::new(|s: &mut Value| s["extra"] = Value::from(1)),
+        ),
+        (
+            "no passport",
+            Box::new(|s: &mut Value| {
+                s["predicate"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove(PASSPORT_EXTENSION);
+            }),
+        ),
+    ] {
+        let mut statement = payload_of(&doc);
+        mutate(&mut statement);
+        let err = passport::verify_envelope(&sign_statement(&statement, "signing.key"), &keys)
+            .unwrap_err();
+        assert_eq!(err.check(), "NotAPassport", "{what}: {err}");
+    }
+    // A payload type other than in-toto's, even correctly signed.
+    let signer2 = PassportSigner::new(key_from_fixture("signing.key"));
+    let envelope = dsse::sign(
+        "application/json",
+        &serde_json::to_vec(&payload_of(&doc)).unwrap(),
+        &signer2,
+    );
+    assert_eq!(
+        passport::verify_envelope(&envelope, &keys)
+            .unwrap_err()
+            .check(),
+        "WrongPayloadType"
+    );
+}
+
+#[test]
+fn url_safe_and_unpadded_base64_are_accepted_as_dsse_requires() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (doc, signer) = signed_seed_passport();
+    let mut envelope = envelope_of(&doc);
+    envelope.payload = URL_SAFE_NO_PAD.encode(BASE64.decode(&envelope.payload).unwrap());
+    envelope.signatures[0].sig =
+        URL_SAFE_NO_PAD.encode(BASE64.decode(&envelope.signatures[0].sig).unwrap());
+    assert!(passport::verify_envelope(&envelope, &keyset(&signer)).is_ok());
+}
+
+#[test]
+fn unsigned_legacy_and_malformed_passports_are_reported() {
     let (doc, signer) = signed_seed_passport();
     let keys = keyset(&signer);
     let base = serde_json::to_value(&doc).unwrap();
-    let cases: Vec<(&str, Mutation)> = vec![
+    let cases: Vec<(&str, &str, Mutation)> = vec![
         (
-            "no signature",
+            "no envelope",
+            "Unsigned",
             Box::new(|v: &mut Value| {
-                v.as_object_mut().unwrap().remove("signature");
+                v.as_object_mut().unwrap().remove("envelope");
             }),
         ),
         (
-            "signature not an object",
-            Box::new(|v: &mut Value| v["signature"] = Value::from("x")),
+            "the earlier format",
+            "Unsigned",
+            Box::new(|v: &mut Value| {
+                let m = v.as_object_mut().unwrap();
+                m.remove("envelope");
+                m.insert(
+                    "signature".into(),
+                    json!({"algorithm": "ed25519", "keyId": "rp-x", "value": "AAAA"}),
+                );
+            }),
         ),
         (
-            "value not base64",
-            Box::new(|v: &mut Value| v["signature"]["value"] = Value::from("%%%")),
+            "envelope not an object",
+            "Malformed",
+            Box::new(|v: &mut Value| v["envelope"] = Value::from("x")),
         ),
         (
-            "value too short",
-            Box::new(|v: &mut Value| v["signature"]["value"] = Value::from("AAAA")),
+            "payload not base64",
+            "Malformed",
+            Box::new(|v: &mut Value| v["envelope"]["payload"] = Value::from("%%%")),
         ),
         (
-            "value empty",
-            Box::new(|v: &mut Value| v["signature"]["value"] = Value::from("")),
+            "no signatures",
+            "Malformed",
+            Box::new(|v: &mut Value| v["envelope"]["signatures"] = json!([])),
         ),
         (
-            "keyId a number",
-            Box::new(|v: &mut Value| v["signature"]["keyId"] = Value::from(1)),
+            "sig too short",
+            "Malformed",
+            Box::new(|v: &mut Value| v["envelope"]["signatures"][0]["sig"] = Value::from("AAAA")),
         ),
         (
-            "extra signature field",
-            Box::new(|v: &mut Value| v["signature"]["note"] = Value::from("x")),
+            "sig not base64",
+            "Malformed",
+            Box::new(|v: &mut Value| v["envelope"]["signatures"][0]["sig"] = Value::from("%%%")),
         ),
         (
             "not an object",
+            "Malformed",
             Box::new(|v: &mut Value| *v = Value::from(vec![1, 2])),
         ),
     ];
-    for (what, mutate) in cases {
+    for (what, check, mutate) in cases {
         let mut v = base.clone();
         mutate(&mut v);
         let err = passport::verify_value(&v, &keys).unwrap_err();
-        assert_eq!(err.check(), "Malformed", "{what}: {err}");
+        assert_eq!(err.check(), check, "{what}: {err}");
     }
 }
 
@@ -359,10 +481,28 @@ fn a_configured_key_id_is_used_and_verifies() {
     let (mut doc, _) = signed_seed_passport();
     let signer = PassportSigner::with_key_id(key_from_fixture("signing.key"), "rp-public-2026-05");
     passport::sign(&mut doc, &signer).unwrap();
-    assert_eq!(doc.signature.key_id, "rp-public-2026-05");
+    assert_eq!(doc.signing_key_id(), "rp-public-2026-05");
     let mut keys = VerifyingKeySet::new();
     keys.insert_with_id("rp-public-2026-05", signer.verifying_key());
     assert!(passport::verify(&doc, &keys).is_ok());
+}
+
+#[test]
+fn the_signed_payload_is_smaller_than_the_document_it_replaces() {
+    // The trace no longer repeats each rule's policy result.
+    let (doc, _) = signed_seed_passport();
+    assert!(doc.trace.iter().all(|t| t.step != "rule"));
+    let payload = BASE64.decode(&envelope_of(&doc).payload).unwrap();
+    let mut unsigned = doc.clone();
+    unsigned.envelope = None;
+    let document = serde_json::to_vec(&unsigned).unwrap();
+    // The Statement adds a bounded wrapper around the document.
+    assert!(
+        payload.len() < document.len() + 1500,
+        "{} vs {}",
+        payload.len(),
+        document.len()
+    );
 }
 
 #[test]
@@ -374,97 +514,5 @@ fn bad_keys_are_errors_not_panics() {
     ] {
         assert!(passport::load_signing_key_pem(pem).is_err());
         assert!(passport::load_verifying_key_pem(pem).is_err());
-    }
-}
-
-// Canonical encoding: independent of key order and whitespace.
-
-fn arb_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        (-(1i64 << 53)..(1i64 << 53)).prop_map(Value::from),
-        (-1.0e300f64..1.0e300).prop_map(Value::from),
-        "[a-zA-Z0-9 €😀\\\\\"\\n\\t\u{1}-\u{1f}]{0,12}".prop_map(Value::from),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z€😀_]{0,6}", inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-/// Writes JSON with keys in a shuffled order and random whitespace.
-fn next(seed: &mut u64) -> usize {
-    *seed = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (*seed >> 33) as usize
-}
-
-fn scramble(value: &Value, seed: &mut u64, out: &mut String) {
-    let ws = |n: usize| [" ", "\n", "\t", "  ", "", "\r\n"][n % 6];
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            for i in (1..entries.len()).rev() {
-                let j = next(seed) % (i + 1);
-                entries.swap(i, j);
-            }
-            out.push('{');
-            for (i, (k, v)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(ws(next(seed)));
-                out.push_str(&serde_json::to_string(k).unwrap());
-                out.push_str(ws(next(seed)));
-                out.push(':');
-                out.push_str(ws(next(seed)));
-                scramble(v, seed, out);
-            }
-            out.push_str(ws(next(seed)));
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(ws(next(seed)));
-                scramble(v, seed, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&serde_json::to_string(other).unwrap()),
-    }
-}
-
-proptest! {
-    /// Differential check against an independent RFC 8785 implementation.
-    #[test]
-    fn canonical_encoding_matches_an_independent_implementation(value in arb_json()) {
-        prop_assert_eq!(
-            canonical::canonicalize_value(&value),
-            serde_json_canonicalizer::to_vec(&value).unwrap()
-        );
-    }
-
-    #[test]
-    fn canonical_encoding_ignores_key_order_and_whitespace(value in arb_json(), seed in any::<u64>()) {
-        let plain = serde_json::to_string(&value).unwrap();
-        let mut s = seed;
-        let mut scrambled = String::new();
-        scramble(&value, &mut s, &mut scrambled);
-        let a: Value = serde_json::from_str(&plain).unwrap();
-        let b: Value = serde_json::from_str(&scrambled).unwrap();
-        let ca = canonicalize(&a).unwrap();
-        prop_assert_eq!(&ca, &canonicalize(&b).unwrap());
-        // The canonical form is a fixed point.
-        let again: Value = serde_json::from_slice(&ca).unwrap();
-        prop_assert_eq!(&ca, &canonicalize(&again).unwrap());
     }
 }

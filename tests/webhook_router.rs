@@ -69,7 +69,7 @@ fn passport_with(decision: &str, signer: &PassportSigner, edit: impl FnOnce(&mut
         "generatedAt": "2026-11-23T07:00:00Z",
         "gate": {"namespace": NS, "name": GATE, "generation": GENERATION},
         "artifact": {"image": image('a'), "digest": digest('a')},
-        "policy": {"name": GATE, "hash": "sha256:0011"},
+        "policy": {"name": GATE, "hash": format!("sha256:{}", "0011".repeat(16))},
         "actor": "releasepassport-controller/test",
         "policyResults": [
             {"id": "error-rate", "label": "Error rate below 1%", "state": if decision == "HOLD" { "fail" } else { "pass" },
@@ -81,7 +81,6 @@ fn passport_with(decision: &str, signer: &PassportSigner, edit: impl FnOnce(&mut
         "nextActions": if decision == "HOLD" {
             json!(["Re-sync the GitOps application and wait for fresh runtime evidence.", "Link the Jira change approval, then re-run the shadow gate."])
         } else { json!([]) },
-        "signature": {"algorithm": "ed25519", "keyId": "", "value": ""}
     });
     edit(&mut spec);
     let mut typed: PassportSpec = serde_json::from_value(spec).expect("passport spec");
@@ -393,8 +392,18 @@ async fn a_missing_passport_denies_and_says_what_to_do() {
 
 #[tokio::test]
 async fn a_passport_changed_after_signing_admits_nothing() {
+    // The signed payload, changed to say ALLOW.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
     let mut spec = passport("HOLD");
-    spec["decision"] = json!("ALLOW");
+    let payload = String::from_utf8(
+        b64.decode(spec["envelope"]["payload"].as_str().expect("payload"))
+            .expect("base64"),
+    )
+    .expect("utf-8");
+    let tampered = payload.replacen("\"decision\":\"HOLD\"", "\"decision\":\"ALLOW\"", 1);
+    assert_ne!(payload, tampered);
+    spec["envelope"]["payload"] = json!(b64.encode(tampered));
     let world = World {
         gates: vec![gate("enforce")],
         passports: vec![stored(PASSPORT, spec)],
@@ -406,6 +415,22 @@ async fn a_passport_changed_after_signing_admits_nothing() {
         "{}",
         a.message
     );
+}
+
+#[tokio::test]
+async fn the_decision_is_read_from_the_signed_payload_not_the_readable_copy() {
+    // The fields beside the envelope say ALLOW; the signed document says HOLD.
+    let mut spec = passport("HOLD");
+    spec["decision"] = json!("ALLOW");
+    spec["policyResults"] = json!([]);
+    let world = World {
+        gates: vec![gate("enforce")],
+        passports: vec![stored(PASSPORT, spec)],
+    };
+    let a = review(world, "deployment-update-image.json").await;
+    denied(&a);
+    assert!(a.message.contains("decided HOLD"), "{}", a.message);
+    assert!(a.message.contains("error-rate (fail"), "{}", a.message);
 }
 
 #[tokio::test]

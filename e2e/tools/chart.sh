@@ -29,7 +29,8 @@ diff -r crds "$chart/crds" >/dev/null || die "$chart/crds differs from crds/ (cp
 
 say "2. helm lint and values.schema.json"
 "$helm" lint --strict "$chart" >"$work/lint.txt" 2>&1 || { cat "$work/lint.txt" >&2; die "helm lint failed"; }
-for bad in replicas=0 rbac.readerServiceAccounts=null image.pullPolicy=Sometimes controller.logFormat=xml; do
+for bad in replicas=0 rbac.readerServiceAccounts=null image.pullPolicy=Sometimes controller.logFormat=xml \
+  attestations.attach.enabled=yes 'attestations.attach.plainHTTPRegistries[0]=http://x'; do
   if "$helm" template rp "$chart" --set "$bad" >/dev/null 2>&1; then
     die "values.schema.json accepts $bad"
   fi
@@ -63,9 +64,15 @@ sys.exit(0 if ca and bundle and ca.group(1) == bundle.group(1) else 1)
 PY
 grep -q 'cert-manager.io/inject-ca-from: rp-chart-test/rp-chart-release-passport-webhook' "$work/webhook-cert-manager.yaml" \
   || die "the cert-manager variant does not inject the CA"
+# Attaching attestations: the flags, and `get` on the credentials Secret alone.
+"$helm" template rp-chart "$chart" --namespace rp-chart-test --set attestations.attach.enabled=true \
+  --set attestations.attach.credentialsSecret=registry-push >"$work/attach.yaml"
+grep -q -- '--registry-credentials-secret=registry-push' "$work/attach.yaml" \
+  && grep -q 'resourceNames: \[registry-push\]' "$work/attach.yaml" \
+  || die "the attach variant lacks its flags or its Secret rule"
 "$kubeconform" -strict -summary -skip Certificate,Issuer,ServiceMonitor \
   -schema-location "$work/schemas/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
-  "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" "$work/webhook-helm.yaml" \
+  "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" "$work/webhook-helm.yaml" "$work/attach.yaml" \
   examples/*.yaml examples/argocd/manifests/*.yaml config/rbac/*.yaml >&2
 
 say "4. chart RBAC equals config/rbac/operator.yaml"

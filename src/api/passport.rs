@@ -8,9 +8,12 @@ use super::{Approval, Conditions, Decision, Mode, conditions_schema};
 
 /// The signed decision record.
 ///
-/// `spec` is the passport document; `spec.signature` is an ed25519 signature
-/// over the RFC 8785 canonical JSON of every other field of `spec`. The
-/// signed content is immutable: a new evaluation writes a new Passport.
+/// `spec` is the passport document, readable by kubectl and Argo CD, and
+/// `spec.envelope` the attestation of record: a DSSE envelope over an in-toto
+/// Statement whose predicate carries the same document. Verifiers read the
+/// document from the envelope's verified payload, never from the readable
+/// copy beside it. The spec is immutable: a new evaluation writes a new
+/// Passport.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "releasepassport.io",
@@ -91,8 +94,22 @@ pub struct PassportSpec {
     /// Timeline of the evaluation steps.
     #[serde(default)]
     pub trace: Vec<TraceStep>,
-    /// Signature over the canonical JSON of every other field.
-    pub signature: Signature,
+    /// The signed attestation: a DSSE envelope over an in-toto Statement v1
+    /// (SLSA verification summary) that carries this document. Absent from
+    /// the document inside the envelope, and from unsigned passports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<Envelope>,
+}
+
+impl PassportSpec {
+    /// Key id of the envelope's first signature (empty when unsigned).
+    pub fn signing_key_id(&self) -> &str {
+        self.envelope
+            .as_ref()
+            .and_then(|e| e.signatures.first())
+            .map(|s| s.keyid.as_str())
+            .unwrap_or_default()
+    }
 }
 
 /// The gate a passport answers.
@@ -200,6 +217,10 @@ pub struct EvidenceSummary {
     /// Number of facts the evidence carried.
     #[serde(default)]
     pub fact_count: u32,
+    /// `sha256:<hex>` of the evidence document as evaluated (its RFC 8785
+    /// canonical JSON): whoever holds the document can show it was this input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// Rollback readiness.
@@ -255,16 +276,27 @@ pub struct TraceStep {
     pub message: String,
 }
 
-/// An ed25519 signature.
+/// A DSSE envelope (secure-systems-lab/dsse, envelope.md), field names as
+/// the standard spells them.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Signature {
-    /// Always `ed25519`.
-    pub algorithm: String,
-    /// Identifier of the signing key (derived from the public key unless configured).
-    pub key_id: String,
-    /// Base64 signature over the canonical JSON (RFC 8785) of the document without `signature`.
-    pub value: String,
+pub struct Envelope {
+    /// `application/vnd.in-toto+json`.
+    pub payload_type: String,
+    /// Standard base64 of the serialized in-toto Statement: the signed bytes.
+    pub payload: String,
+    /// Signatures over the DSSE pre-authentication encoding of payloadType and payload.
+    pub signatures: Vec<EnvelopeSignature>,
+}
+
+/// One DSSE signature.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct EnvelopeSignature {
+    /// Key id hint: `rp-` and 16 hex digits of the SHA-256 of the raw public key, unless configured.
+    #[serde(default)]
+    pub keyid: String,
+    /// Standard base64 of the pure Ed25519 signature.
+    pub sig: String,
 }
 
 /// Observed state of a Passport (not signed).

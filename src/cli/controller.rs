@@ -96,6 +96,21 @@ pub struct ControllerArgs {
     /// port-forward` or a TLS-terminating Ingress.
     #[arg(long, value_name = "DIR", requires = "console_addr")]
     pub console_cert_dir: Option<PathBuf>,
+    /// Attach each Passport's attestation to the image it judges, in the image's registry
+    /// (cosign's `sha256-<digest>.att` layout). Off by default.
+    #[arg(long, env = "RELEASEPASSPORT_ATTACH_ATTESTATIONS")]
+    pub attach_attestations: bool,
+    /// `kubernetes.io/dockerconfigjson` Secret in --namespace with the registry credentials
+    /// used to attach (anonymous without it).
+    #[arg(long, value_name = "SECRET", requires = "attach_attestations")]
+    pub registry_credentials_secret: Option<String>,
+    /// A registry (`host:port`) spoken to over plain HTTP when attaching; repeatable.
+    #[arg(
+        long = "registry-plain-http",
+        value_name = "HOST:PORT",
+        requires = "attach_attestations"
+    )]
+    pub registry_plain_http: Vec<String>,
     /// Stop when standard input closes (lets a parent process own the controller's lifetime).
     #[arg(long, hide = true)]
     pub exit_on_stdin_close: bool,
@@ -210,6 +225,12 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
             session_ttl: Duration::from_secs(args.console_session_ttl_seconds.max(60)),
             cert_dir: args.console_cert_dir.clone(),
         }),
+        attach: args
+            .attach_attestations
+            .then(|| crate::controller::attest::AttachConfig {
+                credentials_secret: args.registry_credentials_secret.clone(),
+                plain_http: args.registry_plain_http.clone(),
+            }),
     };
     let exit_on_stdin_close = args.exit_on_stdin_close;
     let shutdown = async move {

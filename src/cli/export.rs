@@ -18,14 +18,16 @@ pub enum FormatArg {
     Markdown,
     /// One row per rule.
     Csv,
-    /// tar.gz: passport, public key, evidence summary, trace, CSV, report, README on how to verify.
+    /// tar.gz: passport, attestation, public key, evidence summary, trace, CSV, report, README on how to verify.
     Bundle,
+    /// The attestation: the DSSE envelope as one JSON line (the `.intoto.jsonl` convention).
+    Dsse,
 }
 
 /// Export a passport. Every format is redacted.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  releasepassport export passport.json --format markdown > passport.md\n  releasepassport export passport.json --format csv --out passport.csv\n  releasepassport export passport.json --format bundle --public-key releasepassport.pub --out passport.tar.gz\n\nExit codes:\n  0  exported\n  2  bad input (unreadable file, not a passport, missing --public-key or --out for a bundle)"
+    after_help = "Examples:\n  releasepassport export passport.json --format markdown > passport.md\n  releasepassport export passport.json --format dsse --out passport.intoto.jsonl\n  releasepassport export passport.json --format csv --out passport.csv\n  releasepassport export passport.json --format bundle --public-key releasepassport.pub --out passport.tar.gz\n\nExit codes:\n  0  exported\n  2  bad input (unreadable file, not a passport, missing --public-key or --out for a bundle, no envelope for dsse)"
 )]
 pub struct ExportArgs {
     /// The passport JSON.
@@ -49,6 +51,9 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<i32> {
         FormatArg::Json => export::to_json(&doc)?.into_bytes(),
         FormatArg::Markdown => export::to_markdown(&doc).into_bytes(),
         FormatArg::Csv => export::to_csv(&doc).into_bytes(),
+        FormatArg::Dsse => export::to_dsse(&doc)
+            .map_err(|e| anyhow!("{}: {e}", args.passport.display()))?
+            .into_bytes(),
         FormatArg::Bundle => {
             let Some(key_path) = &args.public_key else {
                 bail!("--public-key: required for --format bundle");

@@ -532,7 +532,7 @@ fn text_summary(
         "\nPassport: {} -> {} (signed, key id {})\n",
         status.passport_name.as_deref().unwrap_or("-"),
         args.out.display(),
-        doc.signature.key_id
+        doc.signing_key_id()
     ));
     if doc.mode == Mode::Shadow && !doc.decision.allows_promotion() {
         s.push_str(&format!(
@@ -576,7 +576,7 @@ fn json_summary(
         "failingChecks": checks,
         "nextActions": doc.next_actions,
         "passportName": status.passport_name,
-        "keyId": doc.signature.key_id,
+        "keyId": doc.signing_key_id(),
         "passport": args.out.display().to_string(),
         "exitCode": code,
     }))

@@ -1,5 +1,6 @@
 //! The `releasepassport` command line.
 
+mod attach;
 mod audit;
 mod connectors;
 mod connectors_detect;
@@ -23,7 +24,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "releasepassport", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport connectors --output json\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n  releasepassport audit -n payments --output csv > audit.csv\n  releasepassport report graduation -n payments\n  releasepassport report metrics --window 30d\n  releasepassport connectors --detect -n payments\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout"
+    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport connectors --output json\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport export passport.json --format dsse --out passport.intoto.jsonl\n  releasepassport attach passport.json --public-key releasepassport.pub --registry-config ~/.docker/config.json\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n  releasepassport audit -n payments --output csv > audit.csv\n  releasepassport report graduation -n payments\n  releasepassport report metrics --window 30d\n  releasepassport connectors --detect -n payments\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -40,10 +41,12 @@ pub enum Command {
     Gate(gate::GateArgs),
     /// Evaluate a release offline (policy + release + evidence files) and write a signed passport.
     Evaluate(evaluate::EvaluateArgs),
-    /// Verify a passport's signature against a public key, offline.
+    /// Verify a passport's attestation against a public key, offline.
     Verify(verify::VerifyArgs),
-    /// Export a passport as JSON, Markdown, CSV or an audit bundle (redacted).
+    /// Export a passport as JSON, Markdown, CSV, its attestation (.intoto.jsonl) or an audit bundle (redacted).
     Export(export::ExportArgs),
+    /// Attach a passport's attestation to the image it judges, in its OCI registry.
+    Attach(attach::AttachArgs),
     /// Generate an ed25519 key pair for signing passports.
     Keygen(keygen::KeygenArgs),
     /// Print the ValidatingWebhookConfiguration of the admission webhook.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Attach(args) => attach::run(&args),
         Command::Keygen(args) => keygen::run(&args),
         Command::WebhookConfig(args) => webhook_config::run(&args),
         Command::Audit(args) => audit::run(&args),

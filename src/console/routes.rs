@@ -319,6 +319,30 @@ async fn passport_list(
     ))
 }
 
+/// The passport page's signature line: the envelope verified with the
+/// trusted keys, and the readable fields compared with the signed document.
+fn signature_status(
+    spec: &crate::api::PassportSpec,
+    keys: &crate::passport::VerifyingKeySet,
+) -> SignatureStatus {
+    match crate::passport::verify(spec, keys) {
+        Ok(v) if crate::passport::attestation::readable_copy_matches(spec, &v.passport) => {
+            SignatureStatus::Verified {
+                key_id: v.key_id,
+                subjects: v.subjects,
+            }
+        }
+        Ok(_) => SignatureStatus::Failed {
+            check: "ReadableCopyDiffers".into(),
+            message: "the envelope verifies, but the fields shown beside it differ from the signed document; trust only the signed document (export the attestation)".into(),
+        },
+        Err(e) => SignatureStatus::Failed {
+            check: e.check().to_string(),
+            message: e.to_string(),
+        },
+    }
+}
+
 async fn passport_page(
     State(console): Shared,
     headers: HeaderMap,
@@ -330,19 +354,7 @@ async fn passport_page(
         .state
         .passport(&ns, &name)
         .ok_or_else(|| not_found(&format!("Passport {ns}/{name}")))?;
-    let signature = match serde_json::to_value(&p.spec) {
-        Ok(v) => match crate::passport::verify_value(&v, &console.state.keys()) {
-            Ok(ok) => SignatureStatus::Verified { key_id: ok.key_id },
-            Err(e) => SignatureStatus::Failed {
-                check: e.check().to_string(),
-                message: e.to_string(),
-            },
-        },
-        Err(e) => SignatureStatus::Failed {
-            check: "malformed".into(),
-            message: e.to_string(),
-        },
-    };
+    let signature = signature_status(&p.spec, &console.state.keys());
     let title = format!("{} {}", p.spec.service, p.spec.release);
     Ok(respond(
         &title,
@@ -403,10 +415,19 @@ async fn passport_export(
                 "application/gzip",
                 "tar.gz",
             ),
+            "dsse" => (
+                export::to_dsse(&doc)
+                    .map_err(|e| failed(e.to_string()))?
+                    .into_bytes(),
+                "application/jsonl",
+                "intoto.jsonl",
+            ),
             other => {
                 return Err((
                     StatusCode::BAD_REQUEST,
-                    format!("unknown export format {other:?}: use json, markdown, csv or bundle\n"),
+                    format!(
+                        "unknown export format {other:?}: use json, markdown, csv, bundle or dsse\n"
+                    ),
                 )
                     .into_response());
             }

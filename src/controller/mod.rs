@@ -9,6 +9,7 @@
 //! Passport is written again at the gate's next evaluation.
 
 mod admin;
+pub mod attest;
 pub mod keys;
 pub mod leader;
 pub mod metrics;
@@ -64,6 +65,8 @@ pub struct ControllerConfig {
     pub webhook: Option<crate::webhook::WebhookConfig>,
     /// The read-only web console, served by every replica; `None` disables it.
     pub console: Option<crate::console::ConsoleConfig>,
+    /// Attaching attestations to images in their registries; `None` (the default) disables it.
+    pub attach: Option<attest::AttachConfig>,
 }
 
 /// What every reconcile shares.

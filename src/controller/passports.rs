@@ -2,10 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-
 use crate::api::PassportSpec;
-use crate::passport::canonical;
+use crate::passport::digest;
 
 /// Label on every Passport naming its ReleaseGate.
 pub const GATE_NAME_LABEL: &str = "releasepassport.io/release-gate";
@@ -14,7 +12,8 @@ pub const DECISION_LABEL: &str = "releasepassport.io/decision";
 
 /// Hash of what a passport decides, leaving out when it was decided and the
 /// exact readings behind each rule: the generation time, the timeline,
-/// observation times, observed values, the signing replica and the signature. Re-evaluating an
+/// observation times, observed values and evidence digests, the signing replica and the
+/// envelope. Re-evaluating an
 /// unchanged release therefore writes no new passport, and neither does a
 /// metric that moves without changing any rule's outcome (2.70% → 2.71%);
 /// any change of a rule's state, the decision, confidence, artifact, policy,
@@ -24,7 +23,7 @@ pub fn identity(passport: &PassportSpec) -> Result<String, serde_json::Error> {
     if let Some(map) = value.as_object_mut() {
         // `actor` names the replica that signed: after a leader change the
         // same decision must not be written again by the new leader.
-        for key in ["generatedAt", "signature", "trace", "actor"] {
+        for key in ["generatedAt", "envelope", "trace", "actor"] {
             map.remove(key);
         }
         for list in ["policyResults", "evidence"] {
@@ -33,14 +32,14 @@ pub fn identity(passport: &PassportSpec) -> Result<String, serde_json::Error> {
                     if let Some(obj) = item.as_object_mut() {
                         obj.remove("observedAt");
                         obj.remove("observed");
+                        obj.remove("digest");
                     }
                 }
             }
         }
     }
-    let bytes = canonical::canonicalize(&value)?;
-    let digest = Sha256::digest(&bytes);
-    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    let hash = digest::canonical_sha256(&value)?;
+    Ok(hash.trim_start_matches("sha256:").to_string())
 }
 
 /// Name of the passport for a gate and an identity: `<gate>-<10 hex>`,
@@ -110,7 +109,8 @@ mod tests {
             "artifact": {"image": "i", "digest": "d"}, "policy": {"name": "p", "hash": "h"}, "actor": "a",
             "policyResults": [{"id": "error-rate", "label": "l", "state": state, "onFail": "HOLD",
                                "required": true, "observed": observed, "observedAt": at}],
-            "signature": {"algorithm": "ed25519", "keyId": "k", "value": at}
+            "envelope": {"payloadType": "application/vnd.in-toto+json", "payload": at,
+                         "signatures": [{"keyid": "k", "sig": at}]}
         }))
         .expect("passport")
     }

@@ -26,7 +26,7 @@ use super::metrics::{
     ConnectorErrorLabels, ConnectorEvidenceLabels, ConnectorLabels, DecisionLabels, DurationTimer,
     ReasonLabels, ReleaseLabels, ResultLabels, RuleLabels,
 };
-use super::{Context, MANAGER, passports, status};
+use super::{Context, MANAGER, attest, passports, status};
 
 /// Why a reconcile failed. Each variant is a reason a machine can match.
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +149,8 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     // earlier signature even when the signing key changed since.
     let signing_key_id = existing
         .as_ref()
-        .map(|p| p.spec.signature.key_id.clone())
-        .unwrap_or_else(|| document.signature.key_id.clone());
+        .map(|p| p.spec.signing_key_id().to_string())
+        .unwrap_or_else(|| document.signing_key_id().to_string());
     let mut written = false;
     if existing.is_none() {
         let mut object = Passport::new(&passport_name, document.clone());
@@ -287,6 +287,24 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
             note,
         )
         .await;
+    }
+
+    // 7. Attach the attestation to the image, when enabled: the current
+    //    Passport's envelope (the stored one when the decision was on record).
+    if let Some(config) = &ctx.config.attach
+        && attest::needed(existing.as_ref())
+    {
+        let current = existing.as_ref().map_or(&document, |p| &p.spec);
+        if let Some(message) = attest::attach(ctx, config, &ns, &passport_name, current).await {
+            publish(
+                ctx,
+                gate,
+                EventType::Warning,
+                "AttestationNotAttached",
+                format!("Passport {passport_name}: {message}"),
+            )
+            .await;
+        }
     }
 
     // Retention: the newest passports stay, older ones go.

@@ -2,14 +2,13 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 
 use crate::api::{
     ArtifactRecord, CanaryRecord, Decision, EvidenceDocument, EvidenceSummary, Fact, GateReference,
     Operator, PassportSpec, PolicyRecord, PolicyResult, ReleaseGateSpec, ResultState,
-    RollbackRecord, Signature, TraceStep, WaiverRecord,
+    RollbackRecord, TraceStep, WaiverRecord,
 };
 use crate::passport::redact;
 
@@ -263,6 +262,8 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
             max_age_seconds: doc.freshness.max_age_seconds,
             status: status.into(),
             fact_count: u32::try_from(doc.facts.len()).unwrap_or(u32::MAX),
+            // An evidence document always serialises (string-keyed maps).
+            digest: crate::passport::digest::canonical_sha256(doc).ok(),
         });
     }
 
@@ -497,31 +498,6 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         }
     }
 
-    for o in &outcomes {
-        let reason = o.result.reason.as_deref().unwrap_or_default();
-        let mut message =
-            String::with_capacity(o.rule.id.len() + o.rule.label.len() + reason.len() + 48);
-        let _ = write!(
-            message,
-            "{} ({}): {}",
-            o.rule.id,
-            o.rule.label,
-            state_name(o.result.state)
-        );
-        if let Some(r) = &o.result.reason {
-            message.push_str(" - ");
-            message.push_str(r);
-        }
-        if let Some(d) = o.asks {
-            let _ = write!(message, " -> asks for {d}");
-        }
-        trace.push(TraceStep {
-            at: now,
-            step: "rule".into(),
-            message,
-        });
-    }
-
     // Confidence: weighted share of required evidence present and fresh.
     let (mut total, mut fresh) = (0u64, 0u64);
     for o in outcomes.iter().filter(|o| o.rule.required) {
@@ -702,11 +678,7 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         canary,
         next_actions,
         trace,
-        signature: Signature {
-            algorithm: crate::passport::ALGORITHM.into(),
-            key_id: String::new(),
-            value: String::new(),
-        },
+        envelope: None,
     };
     redact::redact_passport(&mut passport);
     Ok(Evaluation {

@@ -34,7 +34,9 @@ use crate::api::{Decision, PolicySpec};
 pub const DEFAULT_MAX_AGE_SECONDS: i64 = 300;
 
 /// Version of the passport document format written by this engine.
-pub const PASSPORT_VERSION: &str = "2026-05";
+/// `2026-06`: carried as an in-toto attestation; evidence summaries carry
+/// digests; the trace no longer repeats each rule's policy result.
+pub const PASSPORT_VERSION: &str = "2026-06";
 
 /// The built-in connector whose facts come from the ReleaseGate itself:
 /// `rollback_ready`, `rollback_release`, `rollback_image`, `approvals`,
@@ -99,19 +101,6 @@ pub fn combine(decisions: impl IntoIterator<Item = Decision>) -> Decision {
 
 /// `sha256:<hex>` of the RFC 8785 canonical JSON of a policy spec.
 pub fn policy_hash(policy: &PolicySpec) -> String {
-    use sha2::Digest;
     // A PolicySpec always serialises: its maps have string keys.
-    let canonical = crate::passport::canonical::canonicalize(policy).unwrap_or_default();
-    let digest = sha2::Sha256::digest(&canonical);
-    format!("sha256:{}", hex(&digest))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0xf) as usize] as char);
-    }
-    out
+    crate::passport::digest::canonical_sha256(policy).unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::api::{PassportSpec, ResultState};
+use crate::api::{Envelope, PassportSpec, ResultState};
 
 use super::redact;
 
@@ -14,6 +14,8 @@ pub enum Format {
     Markdown,
     Csv,
     Bundle,
+    /// The DSSE envelope, one JSON object per line (`.intoto.jsonl`).
+    Dsse,
 }
 
 /// Why an export failed.
@@ -26,23 +28,83 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
     #[error("encoding JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// No envelope to export.
+    #[error(
+        "the passport is unsigned: it carries no attestation envelope (sign it: evaluate --key)"
+    )]
+    Unsigned,
+    /// The signed payload holds text that redaction would change: it is not
+    /// exported (nothing this product signs does).
+    #[error(
+        "the signed payload holds text that redaction would remove; the envelope is not exported"
+    )]
+    UnredactedPayload,
 }
 
 /// A redacted copy of a passport document, and its typed reading.
 pub struct Redacted {
     pub value: serde_json::Value,
     pub passport: PassportSpec,
+    /// The envelope, as signed, when the passport carries one whose payload
+    /// holds nothing redaction would change.
+    pub envelope: Option<Envelope>,
+    /// Whether an envelope was left out because its payload would need redaction.
+    pub envelope_withheld: bool,
 }
 
-/// Redacts a passport JSON document and reads it.
+/// Redacts a passport JSON document and reads it. The envelope is signed
+/// and cannot be redacted: it is kept as is when its decoded payload holds
+/// nothing redaction would change, and left out otherwise.
 pub fn prepare(value: &serde_json::Value) -> Result<Redacted, ExportError> {
     let mut value = value.clone();
+    let envelope_value = value.as_object_mut().and_then(|m| m.remove("envelope"));
     redact::redact_value(&mut value);
-    let passport: PassportSpec = serde_path_to_error::deserialize(&value).map_err(|e| {
+    let mut passport: PassportSpec = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
         ExportError::NotAPassport(format!("{path}: {}", e.inner()))
     })?;
-    Ok(Redacted { value, passport })
+    let envelope: Option<Envelope> = match envelope_value {
+        Some(v) => Some(
+            serde_json::from_value(v)
+                .map_err(|e| ExportError::NotAPassport(format!("envelope: {e}")))?,
+        ),
+        None => None,
+    };
+    let (envelope, envelope_withheld) = match envelope {
+        Some(e) if payload_is_clean(&e) => (Some(e), false),
+        Some(_) => (None, true),
+        None => (None, false),
+    };
+    if let (Some(e), Some(map)) = (&envelope, value.as_object_mut()) {
+        map.insert("envelope".into(), serde_json::to_value(e)?);
+    }
+    passport.envelope = envelope.clone();
+    Ok(Redacted {
+        value,
+        passport,
+        envelope,
+        envelope_withheld,
+    })
+}
+
+/// Whether redaction would leave the envelope's decoded payload unchanged.
+fn payload_is_clean(envelope: &Envelope) -> bool {
+    let Some(bytes) = super::dsse::decode_base64(&envelope.payload) else {
+        return false;
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut payload) => !redact::redact_value(&mut payload),
+        Err(_) => false,
+    }
+}
+
+/// The envelope as one line of an `.intoto.jsonl` file.
+pub fn to_dsse(doc: &Redacted) -> Result<String, ExportError> {
+    match &doc.envelope {
+        Some(e) => Ok(serde_json::to_string(e)? + "\n"),
+        None if doc.envelope_withheld => Err(ExportError::UnredactedPayload),
+        None => Err(ExportError::Unsigned),
+    }
 }
 
 /// Pretty JSON.
@@ -96,12 +158,18 @@ pub fn to_markdown(doc: &Redacted) -> String {
         md(&p.policy.hash)
     );
     let _ = writeln!(out, "| Actor | {} |", md(&p.actor));
-    let _ = writeln!(
-        out,
-        "| Signature | {} key `{}` |",
-        md(&p.signature.algorithm),
-        md(&p.signature.key_id)
-    );
+    match &doc.envelope {
+        Some(_) => {
+            let _ = writeln!(
+                out,
+                "| Attestation | in-toto Statement v1, SLSA verification summary, DSSE envelope signed by key `{}` (Ed25519) |",
+                md(p.signing_key_id())
+            );
+        }
+        None => {
+            let _ = writeln!(out, "| Attestation | none (unsigned) |");
+        }
+    }
     let _ = writeln!(out, "\n## Policy results\n");
     let _ = writeln!(
         out,
@@ -249,8 +317,11 @@ const BUNDLE_README: &str = "# Release passport audit bundle
 
 Files:
 
-- `passport.json`: the signed passport (redacted).
-- `public-key.pem`: the ed25519 public key (SPKI PEM) to verify it with.
+- `passport.json`: the passport (redacted), with its attestation envelope.
+- `passport.intoto.jsonl`: the attestation alone: a DSSE envelope (one JSON
+  object per line) over an in-toto Statement v1 whose subject is the image and
+  whose predicate is a SLSA verification summary carrying the passport.
+- `public-key.pem`: the Ed25519 public key (SPKI PEM) to verify it with.
 - `evidence-summary.json`: the evidence the decision used (redacted).
 - `trace.json`: the evaluation timeline.
 - `policy-results.csv`: one row per rule.
@@ -258,23 +329,31 @@ Files:
 
 ## Verify
 
-    releasepassport verify passport.json --public-key public-key.pem
+    releasepassport verify passport.intoto.jsonl --public-key public-key.pem
 
-Exit code 0 means the signature is valid for that key. Without the tool:
+Exit code 0 means the signature is valid for that key; the decision printed
+is read from the signed payload. Without this tool, with cosign (give the
+image digest the passport is about):
 
-1. Remove the `signature` member from the JSON object in `passport.json`.
-2. Encode the rest as RFC 8785 canonical JSON (JCS).
-3. Check the base64 `signature.value` as an ed25519 signature of those bytes
-   with `public-key.pem`. `signature.keyId` is `rp-` followed by the first 16
-   hex digits of the SHA-256 of the raw 32-byte public key (unless the issuer
-   configured its own key id).
+    cosign verify-blob-attestation --key public-key.pem --insecure-ignore-tlog \\
+      --signature passport.intoto.jsonl --type https://slsa.dev/verification_summary/v1 \\
+      --digest <hex of the image digest> --digestAlg sha256
+
+or by hand: base64-decode `payload`; build the DSSE pre-authentication
+encoding `DSSEv1 <len(payloadType)> <payloadType> <len(payload)> <payload>`
+(lengths in bytes, decimal); check the base64 `sig` as a pure Ed25519
+signature of those bytes with `public-key.pem`. Then read the decoded payload
+(and only it): `predicate.verificationResult`, and the passport under
+`predicate[\"https://releasepassport.io/passport/v1\"]`. The `keyid` is `rp-`
+and the first 16 hex digits of the SHA-256 of the raw 32-byte public key
+(unless the issuer configured its own key id).
 ";
 
 /// The audit bundle: a tar.gz of the passport, the public key, the evidence
 /// summary, the trace, the results as CSV, a report and a README.
 pub fn to_bundle(doc: &Redacted, public_key_pem: &str) -> Result<Vec<u8>, ExportError> {
     let mtime = u64::try_from(doc.passport.generated_at.as_second()).unwrap_or(0);
-    let files: Vec<(&str, Vec<u8>)> = vec![
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
         ("README.md", BUNDLE_README.as_bytes().to_vec()),
         ("passport.json", to_json(doc)?.into_bytes()),
         ("public-key.pem", public_key_pem.as_bytes().to_vec()),
@@ -289,6 +368,9 @@ pub fn to_bundle(doc: &Redacted, public_key_pem: &str) -> Result<Vec<u8>, Export
         ("policy-results.csv", to_csv(doc).into_bytes()),
         ("report.md", to_markdown(doc).into_bytes()),
     ];
+    if doc.envelope.is_some() {
+        files.insert(2, ("passport.intoto.jsonl", to_dsse(doc)?.into_bytes()));
+    }
     let dir = format!(
         "passport-{}-{}",
         sanitize(&doc.passport.service),

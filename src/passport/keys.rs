@@ -22,7 +22,7 @@ pub enum KeyError {
 /// `rp-` and the first 16 hex digits of the SHA-256 of the raw public key.
 pub fn key_id_for(key: &VerifyingKey) -> String {
     let digest = sha2::Sha256::digest(key.as_bytes());
-    format!("rp-{}", crate::engine::hex(&digest[..8]))
+    format!("rp-{}", super::digest::hex(&digest[..8]))
 }
 
 /// Reads a PKCS#8 PEM private key.

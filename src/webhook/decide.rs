@@ -81,15 +81,16 @@ impl PassportVerifier for VerifyingKeySet {
     }
 }
 
-/// Verifies the raw JSON, then parses it (what the cache memoises).
+/// Verifies the stored passport's envelope and returns the document decoded
+/// from the verified payload (what the cache memoises). The readable copy
+/// stored beside the envelope is never read.
 pub fn check_passport(
     spec: &Value,
     keys: &VerifyingKeySet,
 ) -> Result<Arc<PassportSpec>, PassportProblem> {
-    crate::passport::verify_value(spec, keys).map_err(PassportProblem::Signature)?;
-    serde_json::from_value::<PassportSpec>(spec.clone())
-        .map(Arc::new)
-        .map_err(|e| PassportProblem::Malformed(e.to_string()))
+    crate::passport::verify_value(spec, keys)
+        .map(|verified| Arc::new(verified.passport))
+        .map_err(PassportProblem::Signature)
 }
 
 /// What the webhook answers.

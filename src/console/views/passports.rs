@@ -112,8 +112,14 @@ pub fn list(state: &ConsoleState, visible: &BTreeSet<String>, q: &ListQuery) -> 
 
 /// Signature check shown on the passport page.
 pub enum SignatureStatus {
-    Verified { key_id: String },
-    Failed { check: String, message: String },
+    Verified {
+        key_id: String,
+        subjects: Vec<String>,
+    },
+    Failed {
+        check: String,
+        message: String,
+    },
 }
 
 /// One passport.
@@ -145,7 +151,10 @@ pub fn detail(p: &Passport, signature: &SignatureStatus) -> Markup {
                 dt { "Signature" }
                 dd #signature {
                     @match signature {
-                        SignatureStatus::Verified { key_id } => { span.s-pass { "verified" } " (ed25519, key " span.mono { (key_id) } ")" },
+                        SignatureStatus::Verified { key_id, subjects } => {
+                            span.s-pass { "verified" } " (in-toto attestation in a DSSE envelope, Ed25519 key " span.mono { (key_id) } "; subject "
+                            span.mono { (subjects.join(", ")) } ")"
+                        },
                         SignatureStatus::Failed { check, message } => { span.s-fail { "not verified: " (check) } " — " (message) },
                     }
                 }
@@ -154,6 +163,7 @@ pub fn detail(p: &Passport, signature: &SignatureStatus) -> Markup {
                 a.btn href=(export("json")) download { "Export JSON" }
                 a.btn href=(export("markdown")) download { "Export Markdown" }
                 a.btn href=(export("csv")) download { "Export CSV" }
+                a.btn href=(export("dsse")) download { "Attestation (.intoto.jsonl)" }
                 a.btn.secondary href=(export("bundle")) download { "Audit bundle" }
             }
         }
