@@ -32,7 +32,13 @@ fn upstream_crds() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         support::cluster();
-        for set in ["argo-rollouts", "flagger", "flux", "prometheus-operator"] {
+        for set in [
+            "argo-rollouts",
+            "flagger",
+            "flux",
+            "flux-helm",
+            "prometheus-operator",
+        ] {
             let out = Command::new("bash")
                 .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/crds/upstream.sh"))
                 .args(["path", set])
@@ -52,6 +58,7 @@ fn upstream_crds() {
             "analysisruns.argoproj.io",
             "canaries.flagger.app",
             "kustomizations.kustomize.toolkit.fluxcd.io",
+            "helmreleases.helm.toolkit.fluxcd.io",
             "servicemonitors.monitoring.coreos.com",
         ] {
             support::kubectl_ok(&[
@@ -249,6 +256,53 @@ async fn kustomization_object(client: &kube::Client, ns: &str, source_ns: &str) 
     .await;
 }
 
+/// A HelmRelease in `source_ns` installing the release's chart into `ns`,
+/// with the status helm-controller writes after a successful upgrade.
+async fn helm_release_object(client: &kube::Client, ns: &str, source_ns: &str) {
+    let releases = api(
+        client,
+        source_ns,
+        "helm.toolkit.fluxcd.io",
+        "v2",
+        "HelmRelease",
+        "helmreleases",
+    );
+    create_with_status(
+        &releases,
+        json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "payment-api-chart", "namespace": source_ns},
+            "spec": {"interval": "10m", "releaseName": "payment-api", "targetNamespace": ns,
+                     "chart": {"spec": {"chart": "payment-api", "version": "2.18.4",
+                                        "sourceRef": {"kind": "HelmRepository", "name": "payments"}}}}
+        }),
+        json!({
+            "observedGeneration": 1,
+            "lastAttemptedGeneration": 1,
+            "lastAttemptedRevision": "2.18.4",
+            "lastAttemptedConfigDigest": "sha256:7c1f0e5a4b3d2c1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e",
+            "lastAttemptedReleaseAction": "upgrade",
+            "storageNamespace": ns,
+            "history": [{
+                "name": "payment-api", "namespace": ns, "version": 3, "status": "deployed",
+                "chartName": "payment-api", "chartVersion": "2.18.4", "appVersion": "v2.18.4",
+                "configDigest": "sha256:7c1f0e5a4b3d2c1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e",
+                "digest": "sha256:1b2c3d4e5f60718293a4b5c6d7e8f9001a2b3c4d5e6f708192a3b4c5d6e7f8091",
+                "firstDeployed": "2026-04-02T08:00:00Z", "lastDeployed": "2026-05-03T09:00:40Z"
+            }],
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "UpgradeSucceeded",
+                 "message": format!("Helm upgrade succeeded for release {ns}/payment-api.v3 with chart payment-api@2.18.4"),
+                 "lastTransitionTime": "2026-05-03T09:00:40Z", "observedGeneration": 1},
+                {"type": "Released", "status": "True", "reason": "UpgradeSucceeded",
+                 "message": format!("Helm upgrade succeeded for release {ns}/payment-api.v3 with chart payment-api@2.18.4"),
+                 "lastTransitionTime": "2026-05-03T09:00:40Z", "observedGeneration": 1}
+            ]
+        }),
+    )
+    .await;
+}
+
 fn gate() -> ReleaseGateSpec {
     serde_json::from_value(json!({
         "service": "payment-api", "release": "v2.18.4", "environment": "production",
@@ -339,6 +393,7 @@ async fn rollouts_canaries_and_kustomizations_are_detected_and_read_through_the_
     rollout_objects(&client, &ns).await;
     canary_object(&client, &ns).await;
     kustomization_object(&client, &ns, &flux_ns).await;
+    helm_release_object(&client, &ns, &flux_ns).await;
 
     // Before any Role, the reader ServiceAccount may read none of them.
     let rollout_spec = json!({"connector": "argo-rollouts", "serviceAccountName": READER, "argoRollouts": {"rollout": "payment-api"}});
@@ -376,6 +431,17 @@ async fn rollouts_canaries_and_kustomizations_are_detected_and_read_through_the_
         kustomization["connectorScope"]["spec"],
         json!({"connector": "flux", "serviceAccountName": READER, "flux": {"kustomization": "payment-api", "namespace": flux_ns}})
     );
+    let helm_release = candidate(&detection_flux, "flux", "payment-api-chart");
+    assert_eq!(helm_release["kind"], json!("HelmRelease"));
+    assert_eq!(
+        helm_release["scopeNamespace"],
+        json!(ns),
+        "a HelmRelease serves its targetNamespace"
+    );
+    assert_eq!(
+        helm_release["connectorScope"]["spec"],
+        json!({"connector": "flux", "serviceAccountName": READER, "flux": {"helmRelease": "payment-api-chart", "namespace": flux_ns}})
+    );
     // In the matrix, what runs here unread is a detected candidate.
     let row = |d: &Value, name: &str| {
         d["matrix"]
@@ -408,7 +474,7 @@ async fn rollouts_canaries_and_kustomizations_are_detected_and_read_through_the_
     candidate(&all, "argo-rollouts", "payment-api");
 
     // The printed Role and scope are exactly enough.
-    for c in [rollout, canary, kustomization] {
+    for c in [rollout, canary, kustomization, helm_release] {
         apply_rbac(c);
     }
     // Once a ConnectorScope reads the Rollout, it is no longer a candidate.
@@ -470,6 +536,23 @@ async fn rollouts_canaries_and_kustomizations_are_detected_and_read_through_the_
     );
     assert_eq!(f["revision_matches"], json!(true));
     assert_eq!(doc.scope["objectNamespace"], flux_ns);
+
+    let doc = collect(&client, &ns, helm_release["connectorScope"]["spec"].clone())
+        .await
+        .expect("flux HelmRelease");
+    let f = facts(&doc);
+    assert_eq!(f["ready"], json!(true));
+    assert_eq!(f["ready_reason"], json!("UpgradeSucceeded"));
+    assert_eq!(f["reconciled"], json!(true));
+    assert_eq!(f["chart_version"], json!("2.18.4"));
+    assert_eq!(f["app_version"], json!("v2.18.4"));
+    assert_eq!(f["release_status"], json!("deployed"));
+    assert_eq!(
+        f["release_matches"],
+        json!(true),
+        "v2.18.4 is the gate's release"
+    );
+    assert_eq!(doc.scope["object"], json!("HelmRelease/payment-api-chart"));
 
     // The console's Integrations page: detection as the namespace's reader
     // ServiceAccount, once the team lets it list Rollouts and Canaries.
