@@ -247,10 +247,15 @@ fn reads(spec: &Value, scope_ns: &str) -> Option<String> {
         ),
         "argo-rollouts" => (scope_ns, text("/argoRollouts/rollout")?),
         "flagger" => (scope_ns, text("/flagger/canary")?),
-        "flux" => (
-            text("/flux/namespace").unwrap_or(scope_ns),
-            text("/flux/kustomization").or(text("/flux/helmRelease"))?,
-        ),
+        // A Kustomization and a HelmRelease often share a name.
+        "flux" => {
+            let ns = text("/flux/namespace").unwrap_or(scope_ns);
+            let (field, name) = match text("/flux/kustomization") {
+                Some(k) => ("kustomization", k),
+                None => ("helmRelease", text("/flux/helmRelease")?),
+            };
+            return Some(format!("flux/{ns}/{field}/{name}"));
+        }
         "prometheus" => (scope_ns, "*"),
         _ => return None,
     };
@@ -302,7 +307,11 @@ pub fn candidate(d: &Detectable, object: &Value, reader: &str) -> Candidate {
     .filter(|t| !t.is_empty())
     .unwrap_or(&namespace)
     .to_string();
-    let scope_name = format!("{name}-{}", d.connector);
+    // A Kustomization and a HelmRelease of one name get scopes (and Roles) of their own.
+    let scope_name = match d.kind.kind {
+        "HelmRelease" => format!("{name}-flux-helm"),
+        _ => format!("{name}-{}", d.connector),
+    };
     let metadata = json!({"name": scope_name, "namespace": target});
     let mut note = None;
     let (spec, rules): (Value, Vec<Value>) = match d.connector {
@@ -434,5 +443,32 @@ mod tests {
         );
         assert_eq!(c.rbac[0]["metadata"]["namespace"], json!("flux-system"));
         assert_eq!(c.rbac[1]["subjects"][0]["namespace"], json!("payments"));
+    }
+
+    #[test]
+    fn a_kustomization_and_a_helm_release_of_one_name_are_two_candidates() {
+        let object = json!({"metadata": {"name": "payment-api", "namespace": "payments"}});
+        let ks = candidate(&DETECTABLE[3], &object, DEFAULT_READER);
+        let hr = candidate(&DETECTABLE[4], &object, DEFAULT_READER);
+        assert_eq!(hr.kind, "HelmRelease");
+        assert_eq!(
+            hr.connector_scope["spec"]["flux"],
+            json!({"helmRelease": "payment-api"})
+        );
+        assert_ne!(
+            ks.connector_scope["metadata"]["name"],
+            hr.connector_scope["metadata"]["name"]
+        );
+        assert_ne!(
+            ks.rbac[0]["metadata"]["name"],
+            hr.rbac[0]["metadata"]["name"]
+        );
+        let reads_ks = reads(&ks.connector_scope["spec"], "payments");
+        assert!(reads_ks.is_some());
+        assert_ne!(
+            reads_ks,
+            reads(&hr.connector_scope["spec"], "payments"),
+            "a scope reading the Kustomization does not configure the HelmRelease"
+        );
     }
 }
