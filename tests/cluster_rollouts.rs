@@ -383,7 +383,7 @@ fn apply_rbac(candidate: &Value) {
 }
 
 #[tokio::test]
-async fn rollouts_canaries_and_kustomizations_are_detected_and_read_through_the_printed_scope_and_role()
+async fn rollouts_canaries_kustomizations_and_helm_releases_are_detected_and_read_through_the_printed_scope_and_role()
  {
     upstream_crds();
     let client = support::client().await;
