@@ -58,6 +58,7 @@ async fn collect(
         spec,
         service: "payment-api",
         environment: "production",
+        gate: None,
         now: jiff::Timestamp::now(),
     };
     connectors
@@ -396,6 +397,7 @@ async fn prometheus_token_from_a_secret_is_sent_but_never_shown_in_errors() {
         spec,
         service: "payment-api",
         environment: "production",
+        gate: None,
         now: jiff::Timestamp::now(),
     };
 

@@ -21,6 +21,7 @@ fn request<'a>(spec: &'a ConnectorScopeSpec) -> ScopeRequest<'a> {
         spec,
         service: "payment-api",
         environment: "production",
+        gate: None,
         now: jiff::Timestamp::now(),
     }
 }

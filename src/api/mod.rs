@@ -14,6 +14,7 @@ mod connector_scope;
 mod evidence;
 mod passport;
 mod policy;
+mod provider_scopes;
 mod release_gate;
 mod waiver;
 
@@ -23,6 +24,7 @@ pub use connector_scope::*;
 pub use evidence::*;
 pub use passport::*;
 pub use policy::*;
+pub use provider_scopes::*;
 pub use release_gate::*;
 pub use waiver::*;
 
@@ -113,8 +115,8 @@ fn kubernetes_formats(
 }
 
 /// Connector names pushed evidence may not use: every connector the operator
-/// pulls (the values of `ConnectorScope.spec.connector` other than `ingest`)
-/// and the gate's own `releasegate`. Read from the ConnectorScope schema, so
+/// pulls (the values of `ConnectorScope.spec.connector` other than the pushed
+/// ones, `ingest` and `trivy`) and the gate's own `releasegate`. Read from the ConnectorScope schema, so
 /// a new connector is reserved as soon as it exists.
 pub fn pulled_connector_names() -> Vec<String> {
     fn values(schema: &serde_json::Value, out: &mut Vec<String>) {
@@ -141,7 +143,11 @@ pub fn pulled_connector_names() -> Vec<String> {
     let schema = serde_json::to_value(schemars::schema_for!(ConnectorKind)).unwrap_or_default();
     let mut names = Vec::new();
     values(&schema, &mut names);
-    names.retain(|n| n != "ingest");
+    names.retain(|n| {
+        !ConnectorKind::ALL
+            .iter()
+            .any(|k| k.is_pushed() && k.as_str() == n.as_str())
+    });
     names.dedup();
     names.push(GATE_CONNECTOR.to_string());
     names
@@ -195,13 +201,15 @@ mod tests {
         for kind in ConnectorKind::ALL {
             assert_eq!(
                 reserved.iter().any(|n| n == kind.as_str()),
-                *kind != ConnectorKind::Ingest,
+                !kind.is_pushed(),
                 "{kind}: {reserved:?}"
             );
         }
         assert!(reserved.iter().any(|n| n == GATE_CONNECTOR));
+        assert!(!reserved.iter().any(|n| n == "ingest" || n == "trivy"));
         // The list is read from the wire names, so it has exactly those.
-        assert_eq!(reserved.len(), ConnectorKind::ALL.len());
+        let pushed = ConnectorKind::ALL.iter().filter(|k| k.is_pushed()).count();
+        assert_eq!(reserved.len(), ConnectorKind::ALL.len() - pushed + 1);
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct EvaluateArgs {
     /// Evidence file or directory, in the connector evidence shape (repeatable).
     #[arg(long, value_name = "FILE_OR_DIR", num_args = 1..)]
     pub evidence: Vec<PathBuf>,
+    /// Trivy JSON report of the release's image, summarised into `trivy` facts (repeatable). A report of another image is refused.
+    #[arg(long = "trivy-report", value_name = "FILE")]
+    pub trivy_reports: Vec<PathBuf>,
     /// ed25519 private key (PKCS#8 PEM) to sign with; without it the passport is written unsigned.
     #[arg(long, value_name = "KEY.pem")]
     pub key: Option<PathBuf>,
@@ -103,7 +106,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
         )
     })?;
     let (gate, gate_ref) = input::load_gate(&args.release)?;
-    let evidence = input::load_evidence(&args.evidence)?;
+    let mut evidence = input::load_evidence(&args.evidence)?;
     let approval_objects: Vec<ReleaseApproval> =
         input::load_objects(&args.approvals, "ReleaseApproval")?;
     let waiver_objects: Vec<ReleaseWaiver> = input::load_objects(&args.waivers, "ReleaseWaiver")?;
@@ -129,6 +132,10 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
             .map_err(|e| anyhow!("--now: {s:?} is not an RFC 3339 timestamp: {e}"))?,
         None => jiff::Timestamp::now(),
     };
+    evidence.extend(
+        input::load_trivy_reports(&args.trivy_reports, &gate.artifact.image, now)
+            .map_err(|e| anyhow!("{e} (release: {})", args.release.display()))?,
+    );
     let signer = match &args.key {
         Some(path) => {
             let pem = input::read_text(path)?;

@@ -46,7 +46,8 @@ pub enum SummaryFormat {
     "      --image registry.example.com/payment-api@sha256:3f5d...b1a0 \\\n",
     "      --source-sha \"$GITHUB_SHA\" --build-provider github-actions --build-id \"$GITHUB_RUN_ID\" \\\n",
     "      --policy payment-api-production --connector-scope payment-api-runtime \\\n",
-    "      --evidence ci-evidence.json --out passport.json --markdown \"$GITHUB_STEP_SUMMARY\"\n",
+    "      --evidence ci-evidence.json --trivy-report trivy.json --out passport.json \\\n",
+    "      --markdown \"$GITHUB_STEP_SUMMARY\"\n",
     "  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment staging \\\n",
     "      --image registry.example.com/payment-api@sha256:3f5d...b1a0 \\\n",
     "      --rollback-release v2.17.9 \\\n",
@@ -119,6 +120,9 @@ pub struct GateArgs {
     /// CI evidence file or directory (connector evidence shape, JSON or YAML; one document or a list), pushed into spec.evidence (repeatable).
     #[arg(long, value_name = "FILE")]
     pub evidence: Vec<PathBuf>,
+    /// Trivy JSON report of the release's image (trivy image --format json IMAGE@sha256:...), summarised into `trivy` facts and pushed with the evidence (repeatable). A report of another image is refused.
+    #[arg(long = "trivy-report", value_name = "FILE")]
+    pub trivy_reports: Vec<PathBuf>,
     /// Previous good release, for rollback readiness.
     #[arg(long, value_name = "RELEASE")]
     pub rollback_release: Option<String>,
@@ -258,8 +262,13 @@ pub fn desired_gate(
         }
         spec["rollback"] = rollback;
     }
-    if !args.evidence.is_empty() {
-        let docs = input::load_evidence(&args.evidence)?;
+    if !args.evidence.is_empty() || !args.trivy_reports.is_empty() {
+        let mut docs = input::load_evidence(&args.evidence)?;
+        docs.extend(input::load_trivy_reports(
+            &args.trivy_reports,
+            &args.image,
+            jiff::Timestamp::now(),
+        )?);
         spec["evidence"] = serde_json::to_value(docs).context("encoding the evidence")?;
     }
     Ok(serde_json::json!({

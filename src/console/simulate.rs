@@ -50,6 +50,7 @@ pub async fn gather(
             spec: &scope.spec,
             service: &gate.spec.service,
             environment: &gate.spec.environment,
+            gate: Some(&gate.spec),
             now,
         };
         match connectors.collect(&req).await {

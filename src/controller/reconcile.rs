@@ -744,6 +744,7 @@ async fn collect(
             spec: &scope.spec,
             service: &gate.spec.service,
             environment: &gate.spec.environment,
+            gate: Some(&gate.spec),
             now,
         };
         let connector = scope.spec.connector.as_str().to_string();

@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod identities;
+pub mod replay;
 pub mod webhook;
 
 use std::path::{Path, PathBuf};
