@@ -15,7 +15,7 @@ help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 deps: ## Install what the build and the tests need (apt-get, rustup components and targets)
-	@bash hack/install-deps.sh prometheus lua chromium node
+	@bash hack/install-deps.sh prometheus lua chromium node java
 
 build: deps ## Build the releasepassport binary
 	$(CARGO) build --locked
@@ -75,3 +75,8 @@ clean: ## Remove build output (keeps the cached control-plane binaries)
 bench-controller: ## Controller latency and memory on the local control plane (ARGS="--gates 400 --json")
 	$(CARGO) build --release --locked
 	$(CARGO) run --release --locked --example bench-controller -- $(ARGS)
+
+.PHONY: bench-admission
+bench-admission: ## Admission through the local apiserver side by side: no check, the ValidatingAdmissionPolicy (CEL), the webhook (ARGS="--seconds 5 --concurrency 1,16,64")
+	@bash $(CLUSTER) --control-plane-only up --quiet
+	$(CARGO) run --release --locked --example bench-webhook -- --mode apiserver $(ARGS)

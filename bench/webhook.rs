@@ -13,7 +13,11 @@
 //!   through the local kube-apiserver (`e2e/cluster.sh`), which calls the same
 //!   webhook over TLS (a ValidatingWebhookConfiguration with a URL and the
 //!   caBundle is registered for a dedicated namespace), compared with the same
-//!   requests on an unlabelled Deployment (never sent to the webhook).
+//!   requests on an unlabelled Deployment (never sent to the webhook), and
+//!   with the same decision taken by the apiserver itself: the shipped
+//!   ValidatingAdmissionPolicy `releasepassport-workload-images`
+//!   (`config/admission/policies.yaml`, CEL over the gate's status) bound to
+//!   a namespace of its own, no webhook registered there.
 //!
 //! `--server-cpus` / `--client-cpus` pin the threads of the server's and the
 //! load generator's runtimes to CPU lists (with `taskset -p`, thread by
@@ -42,6 +46,10 @@ const NS: &str = "rp-webhook-bench";
 const GATE: &str = "payment-api-production";
 const PASSPORT: &str = "payment-api-production-bench";
 const CONFIG: &str = "rp-webhook-bench";
+/// Namespace of the ValidatingAdmissionPolicy path (no webhook there).
+const VAP_NS: &str = "rp-webhook-bench-vap";
+/// The shipped policy that checks a gated workload's images in CEL.
+const VAP_POLICY: &str = "releasepassport-workload-images";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
@@ -491,6 +499,8 @@ async fn through_apiserver(server: &Server, args: &Args) -> anyhow::Result<()> {
         exclude_namespaces: vec![],
         endpoint: Endpoint::Url(format!("https://{}/validate", server.addr)),
         failure_policy: "Fail".into(),
+        enforced_failure_policy: "Fail".into(),
+        evidence_failure_policy: "Ignore".into(),
         timeout_seconds: 5,
         ca_bundle_pem: Some(server.ca_pem.clone()),
     });
@@ -556,21 +566,29 @@ async fn through_apiserver(server: &Server, args: &Args) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let vap_deployments = admission_policy_path(&client, &dry, &deny).await?;
     let admit = Arc::new(
         json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "image": image('a')}]}}}}),
     );
-    for (name, label) in [
+    for (api, name, label) in [
         (
+            &deployments,
             "plain",
             "apiserver, unlabelled Deployment (no webhook call)",
         ),
         (
+            &vap_deployments,
+            "payment-api",
+            "apiserver, gated Deployment (ValidatingAdmissionPolicy in CEL, no webhook)",
+        ),
+        (
+            &deployments,
             "payment-api",
             "apiserver, gated Deployment (webhook called)",
         ),
     ] {
         for &c in &args.concurrency {
-            let (api, admit, dry) = (deployments.clone(), admit.clone(), dry.clone());
+            let (api, admit, dry) = (api.clone(), admit.clone(), dry.clone());
             let s = load(c, Duration::from_secs(args.seconds), move |_| {
                 let (api, admit, dry) = (api.clone(), admit.clone(), dry.clone());
                 async move {
@@ -589,7 +607,142 @@ async fn through_apiserver(server: &Server, args: &Args) -> anyhow::Result<()> {
         }
     }
     let _ = vwc.delete(CONFIG, &DeleteParams::default()).await;
+    let _ = dynamic_api(&client, VAP_BINDING_GVK)
+        .delete(VAP_NS, &DeleteParams::default())
+        .await;
     Ok(())
+}
+
+const VAP_GVK: (&str, &str, &str, &str) = (
+    "admissionregistration.k8s.io",
+    "v1",
+    "ValidatingAdmissionPolicy",
+    "validatingadmissionpolicies",
+);
+const VAP_BINDING_GVK: (&str, &str, &str, &str) = (
+    "admissionregistration.k8s.io",
+    "v1",
+    "ValidatingAdmissionPolicyBinding",
+    "validatingadmissionpolicybindings",
+);
+
+fn dynamic_api(client: &kube::Client, gvk: (&str, &str, &str, &str)) -> Api<DynamicObject> {
+    let (group, version, kind, plural) = gvk;
+    let resource = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk(group, version, kind),
+        plural,
+    );
+    Api::all_with(client.clone(), &resource)
+}
+
+/// The ValidatingAdmissionPolicy path: the project's CRDs, the shipped
+/// `releasepassport-workload-images` policy bound to [`VAP_NS`] alone, an
+/// enforce-mode gate there whose status (as the operator writes it) allows
+/// `image('a')`, and a gated Deployment. Returns the Deployments of
+/// [`VAP_NS`] once the apiserver refuses `deny` there.
+async fn admission_policy_path(
+    client: &kube::Client,
+    dry: &PatchParams,
+    deny: &Value,
+) -> anyhow::Result<Api<k8s_openapi::api::apps::v1::Deployment>> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let apply = PatchParams::apply("releasepassport-bench").force();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in releasepassport::api::all_crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(&name, &apply, &Patch::Apply(&crd)).await?;
+    }
+    // The policy exactly as shipped.
+    let text = std::fs::read_to_string("config/admission/policies.yaml")
+        .context("config/admission/policies.yaml (run from the repository root)")?;
+    let policy: Value = serde_saphyr::from_multiple::<Value>(&text)?
+        .into_iter()
+        .find(|d| d["kind"] == "ValidatingAdmissionPolicy" && d["metadata"]["name"] == VAP_POLICY)
+        .with_context(|| {
+            format!("no ValidatingAdmissionPolicy {VAP_POLICY} in config/admission/policies.yaml")
+        })?;
+    let policy: DynamicObject = serde_json::from_value(policy)?;
+    dynamic_api(client, VAP_GVK)
+        .patch(VAP_POLICY, &apply, &Patch::Apply(&policy))
+        .await?;
+    let binding: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": VAP_NS},
+        "spec": {"policyName": VAP_POLICY, "validationActions": ["Deny"],
+                 "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
+                 "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": VAP_NS}}}}
+    }))?;
+    dynamic_api(client, VAP_BINDING_GVK)
+        .patch(VAP_NS, &apply, &Patch::Apply(&binding))
+        .await?;
+    let ns_api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": VAP_NS}}))?;
+    let _ = ns_api.create(&PostParams::default(), &ns).await;
+
+    // The gate, and its status as the operator writes it.
+    let gates: Api<ReleaseGate> = Api::namespaced(client.clone(), VAP_NS);
+    let gate: ReleaseGate = serde_json::from_value(json!({
+        "apiVersion": "releasepassport.io/v1alpha1", "kind": "ReleaseGate",
+        "metadata": {"name": GATE},
+        "spec": {"service": "payment-api", "release": "v2.18.4", "environment": "production",
+                 "mode": "enforce", "policyRef": {"name": GATE}, "artifact": {"image": image('a')}}
+    }))?;
+    let mut applied = None;
+    for _ in 0..100 {
+        match gates.patch(GATE, &apply, &Patch::Apply(&gate)).await {
+            Ok(g) => {
+                applied = Some(g);
+                break;
+            }
+            // The CRD is not served yet.
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let applied = applied.context("the ReleaseGate CRD is never served")?;
+    let status = json!({"status": {"observedGeneration": applied.metadata.generation,
+                                   "passportName": PASSPORT, "decision": "ALLOW", "mode": "enforce"}});
+    gates
+        .patch_status(GATE, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
+
+    // The gated Deployment: created unlabelled, then labelled (images unchanged).
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), VAP_NS);
+    let _ = deployments
+        .delete("payment-api", &DeleteParams::default())
+        .await;
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "payment-api", "labels": {"app": "payment-api"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "payment-api"}},
+                 "template": {"metadata": {"labels": {"app": "payment-api"}},
+                              "spec": {"containers": [{"name": "api", "image": image('1')}]}}}
+    }))?;
+    for _ in 0..50 {
+        if deployments.create(&PostParams::default(), &d).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    deployments
+        .patch(
+            "payment-api",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"releasepassport.io/gate": GATE}}})),
+        )
+        .await?;
+    // The apiserver loads policies asynchronously: wait until it refuses.
+    for _ in 0..300 {
+        if deployments
+            .patch("payment-api", dry, &Patch::Strategic(deny))
+            .await
+            .is_err()
+        {
+            return Ok(deployments);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the apiserver never enforced {VAP_POLICY} in {VAP_NS}")
 }
 
 fn main() -> anyhow::Result<()> {

@@ -116,6 +116,7 @@ fn benches(c: &mut Criterion) {
     let signer = signer();
     let now = "2026-05-17T06:30:00Z".parse().unwrap();
     let input = EvaluationInput {
+        context: Default::default(),
         policy_name: "payment-api-production",
         policy: &compiled,
         gate: &gate,

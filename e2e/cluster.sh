@@ -175,6 +175,19 @@ extendedKeyUsage=serverAuth"
   return 0
 }
 
+# Static users for tests and demos that act as distinct people (alice and bob
+# approve, carol administers, dave releases and approves): token,user,uid,"groups".
+tokens() {
+  local p=$dir/pki user groups
+  [ -f "$p/tokens.csv" ] && return 0
+  : >"$p/tokens.csv"
+  for user in alice:release-approvers bob:release-approvers carol:platform-team dave:release-approvers; do
+    groups=${user#*:}
+    printf '%s,%s,%s,"%s"\n' "$(openssl rand -hex 24)" "${user%%:*}" "uid-${user%%:*}" "$groups" >>"$p/tokens.csv"
+  done
+  chmod 600 "$p/tokens.csv"
+}
+
 # write_kubeconfig FILE SERVER CERT: a kubeconfig for the client certificate
 # pki/CERT.crt.
 write_kubeconfig() {
@@ -225,6 +238,7 @@ up() {
     pause_image=$(bash "$here/image.sh" ref pause) || die "building the pause image failed"
   fi
   pki
+  tokens
   write_kubeconfig "$dir/kubeconfig" "https://127.0.0.1:$api_port" admin
   local start
   start=$(date +%s%N)
@@ -248,7 +262,7 @@ up() {
     --etcd-servers "http://127.0.0.1:$etcd_port" \
     --bind-address "$bind" --advertise-address "$advertise" --secure-port "$api_port" \
     --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
-    --client-ca-file "$dir/pki/ca.crt" \
+    --client-ca-file "$dir/pki/ca.crt" --token-auth-file "$dir/pki/tokens.csv" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
     --service-cluster-ip-range "$services" \

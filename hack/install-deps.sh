@@ -42,6 +42,11 @@ for extra in "$@"; do
       command -v ip >/dev/null || need_apt+=(iproute2)
       command -v readelf >/dev/null || need_apt+=(binutils)
       [ -f /etc/ssl/certs/ca-certificates.crt ] || need_apt+=(ca-certificates) ;;
+    # The OpenSearch node of the log connector tests (e2e/opensearch): Java 17
+    # and Maven, called there by these Debian paths.
+    java)
+      [ -x "/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)/bin/javac" ] || need_apt+=(openjdk-17-jdk-headless)
+      [ -x /usr/share/maven/bin/mvn ] || need_apt+=(maven) ;;
     *) say "unknown optional dependency: $extra"; exit 2 ;;
   esac
 done

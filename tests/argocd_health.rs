@@ -10,6 +10,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 const ROOT: &str = "config/argocd/resource_customizations/releasepassport.io";
+/// Every kind with a health check.
+const KINDS: [&str; 4] = [
+    "ReleaseGate",
+    "Passport",
+    "ReleaseApproval",
+    "ReleaseWaiver",
+];
 
 #[derive(Debug, Deserialize)]
 struct HealthTests {
@@ -180,6 +187,53 @@ fn passport_health_cases_pass_under_lua_5_1() {
 }
 
 #[test]
+fn release_approval_health_cases_pass_under_lua_5_1() {
+    let cases = run_kind("ReleaseApproval");
+    assert_eq!(statuses(&cases), ["Degraded", "Healthy", "Progressing"]);
+}
+
+#[test]
+fn release_waiver_health_cases_pass_under_lua_5_1() {
+    let cases = run_kind("ReleaseWaiver");
+    assert_eq!(statuses(&cases), ["Degraded", "Healthy", "Progressing"]);
+    // An expired waiver reads as Degraded with what to do.
+    let expired = cases
+        .iter()
+        .find(|(f, _)| f == "testdata/expired.yaml")
+        .expect("expired case");
+    assert!(expired.1.message.contains("expired at"), "{:?}", expired.1);
+}
+
+#[test]
+fn every_grant_state_has_a_case() {
+    use releasepassport::api::GrantState;
+    let states: &[(&str, &[GrantState])] = &[
+        (
+            "ReleaseApproval",
+            &[GrantState::Counted, GrantState::NotCounted],
+        ),
+        (
+            "ReleaseWaiver",
+            &[
+                GrantState::Counted,
+                GrantState::Expired,
+                GrantState::NotCounted,
+            ],
+        ),
+    ];
+    for (kind, states) in states {
+        let dir = repo(&format!("{ROOT}/{kind}/testdata"));
+        for state in *states {
+            let found = std::fs::read_dir(&dir)
+                .expect("testdata")
+                .flatten()
+                .any(|e| yaml(&e.path())["status"]["state"] == state.as_str());
+            assert!(found, "{kind}: no test data with state {}", state.as_str());
+        }
+    }
+}
+
+#[test]
 fn every_decision_has_a_case_for_both_kinds() {
     for kind in ["ReleaseGate", "Passport"] {
         let dir = repo(&format!("{ROOT}/{kind}/testdata"));
@@ -201,17 +255,18 @@ fn every_decision_has_a_case_for_both_kinds() {
 
 #[test]
 fn test_data_are_valid_objects_of_the_api() {
-    for kind in ["ReleaseGate", "Passport"] {
+    use releasepassport::api::{Passport, ReleaseApproval, ReleaseGate, ReleaseWaiver};
+    for kind in KINDS {
         let dir = repo(&format!("{ROOT}/{kind}/testdata"));
         for entry in std::fs::read_dir(&dir).expect("testdata").flatten() {
             let path = entry.path();
             let value = yaml(&path);
             let result = match kind {
-                "ReleaseGate" => {
-                    serde_json::from_value::<releasepassport::api::ReleaseGate>(value).map(|_| ())
-                }
+                "ReleaseGate" => serde_json::from_value::<ReleaseGate>(value).map(|_| ()),
+                "ReleaseApproval" => serde_json::from_value::<ReleaseApproval>(value).map(|_| ()),
+                "ReleaseWaiver" => serde_json::from_value::<ReleaseWaiver>(value).map(|_| ()),
                 _ if value.get("spec").is_none() => Ok(()),
-                _ => serde_json::from_value::<releasepassport::api::Passport>(value).map(|_| ()),
+                _ => serde_json::from_value::<Passport>(value).map(|_| ()),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
@@ -221,7 +276,7 @@ fn test_data_are_valid_objects_of_the_api() {
 #[test]
 fn argocd_cm_snippet_embeds_the_health_checks_verbatim() {
     let cm = yaml(&repo("config/argocd/argocd-cm.yaml"));
-    for kind in ["ReleaseGate", "Passport"] {
+    for kind in KINDS {
         let key = format!("resource.customizations.health.releasepassport.io_{kind}");
         let embedded = cm["data"][&key]
             .as_str()

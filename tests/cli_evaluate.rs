@@ -31,19 +31,24 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs `evaluate` on a scenario directory as its README does: with its
+/// `approval.yaml` and `waiver.yaml` when it has them.
 fn evaluate(dir: &Path, extra: &[&str]) -> Output {
-    bin()
-        .arg("evaluate")
+    let mut cmd = bin();
+    cmd.arg("evaluate")
         .arg("--policy")
         .arg(dir.join("policy.yaml"))
         .arg("--release")
         .arg(dir.join("releasegate.yaml"))
         .arg("--evidence")
         .arg(dir.join("evidence"))
-        .args(["--now", NOW])
-        .args(extra)
-        .output()
-        .unwrap()
+        .args(["--now", NOW]);
+    for (flag, file) in [("--approval", "approval.yaml"), ("--waiver", "waiver.yaml")] {
+        if dir.join(file).exists() {
+            cmd.arg(flag).arg(dir.join(file));
+        }
+    }
+    cmd.args(extra).output().unwrap()
 }
 
 fn evaluate_files(policy: &Path, release: &Path, evidence: &Path, extra: &[&str]) -> Output {
@@ -634,4 +639,102 @@ fn every_command_has_help_with_examples_and_exit_codes() {
         assert!(help.contains("Examples:"), "{cmd}: {help}");
         assert!(help.contains("Exit codes:"), "{cmd}: {help}");
     }
+}
+
+fn evaluate_trivy(report: &str) -> Output {
+    let dir = example("trivy-block");
+    evaluate(
+        &dir,
+        &[
+            "--trivy-report",
+            dir.join(report).to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    )
+}
+
+#[test]
+fn a_trivy_report_with_a_critical_finding_for_the_release_digest_blocks() {
+    let out = evaluate_trivy("trivy.json");
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["decision"], "BLOCK");
+    let failing: Vec<&str> = summary["failingChecks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    // The high finding has no fix yet: only the critical one fails.
+    assert_eq!(failing, ["no-critical-vulnerabilities"]);
+}
+
+#[test]
+fn a_trivy_report_without_critical_findings_allows() {
+    let out = evaluate_trivy("trivy-no-critical.json");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["decision"], "ALLOW");
+}
+
+#[test]
+fn a_trivy_report_of_another_image_is_refused_with_a_clear_message() {
+    let out = evaluate_trivy("trivy-other-image.json");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert!(err.contains("trivy-other-image.json"), "{err}");
+    assert!(
+        err.contains("the report scanned sha256:9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9, not the release's image sha256:3f5d0c2b8e1a9f4d7c6b5a4e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn gate_refuses_a_trivy_report_of_another_image_before_touching_the_cluster() {
+    let dir = example("trivy-block");
+    let out = bin()
+        .args(["gate", "-n", "payments", "--service", "payment-api", "--release", "v2.18.4"])
+        .args(["--environment", "production", "--mode", "enforce"])
+        .args([
+            "--image",
+            "registry.example.com/payment-api@sha256:3f5d0c2b8e1a9f4d7c6b5a4e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        ])
+        .arg("--trivy-report")
+        .arg(dir.join("trivy-other-image.json"))
+        .args(["--kubeconfig", "/nonexistent/kubeconfig"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert!(err.contains("not the release's image"), "{err}");
+    assert!(
+        !err.contains("kubeconfig"),
+        "refused before reading the kubeconfig: {err}"
+    );
 }

@@ -58,8 +58,9 @@ async fn collect(
         spec,
         service: "payment-api",
         environment: "production",
+        gate: None,
         now: jiff::Timestamp::now(),
-        gate: "payment-api-production",
+        gate_name: "payment-api-production",
         release: "v2.18.4",
         previous_release: Some("v2.17.9"),
     };
@@ -399,8 +400,9 @@ async fn prometheus_token_from_a_secret_is_sent_but_never_shown_in_errors() {
         spec,
         service: "payment-api",
         environment: "production",
+        gate: None,
         now: jiff::Timestamp::now(),
-        gate: "payment-api-production",
+        gate_name: "payment-api-production",
         release: "v2.18.4",
         previous_release: Some("v2.17.9"),
     };

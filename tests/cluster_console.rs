@@ -41,7 +41,7 @@ fn screenshot_dir() -> PathBuf {
 /// The seed's policy without the rule that needs a running Deployment, plus
 /// an optional rule that shows a CI note (which carries a token).
 fn policy() -> Policy {
-    let mut policy: Policy = support::seed_policy_with_pushed_facts();
+    let mut policy: Policy = support::ci_policy();
     policy.spec.rules.retain(|r| r.id != "deployment-ready");
     let note: PolicyRule = serde_json::from_value(json!({
         "id": "release-note", "label": "CI release note attached", "connector": "ingest",
@@ -55,9 +55,9 @@ fn policy() -> Policy {
 fn evidence(error_rate: &str, approval_linked: bool) -> serde_json::Value {
     let now = jiff::Timestamp::now();
     json!([
-        {"connector": "argocd", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
+        {"connector": "ci-argocd", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
          "facts": [{"name": "sync_status", "value": "Synced"}]},
-        {"connector": "prometheus", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
+        {"connector": "ci-prometheus", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
          "facts": [{"name": "error_rate", "value": error_rate}]},
         {"connector": "ingest", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
          "facts": [{"name": "active_sev1_incidents", "value": 0},

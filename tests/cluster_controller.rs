@@ -122,9 +122,9 @@ fn evidence(
     max_age: i64,
 ) -> Vec<EvidenceDocument> {
     serde_json::from_value(json!([
-        {"connector": "argocd", "freshness": {"observedAt": observed, "maxAgeSeconds": max_age},
+        {"connector": "ci-argocd", "freshness": {"observedAt": observed, "maxAgeSeconds": max_age},
          "facts": [{"name": "sync_status", "value": "Synced"}]},
-        {"connector": "prometheus", "freshness": {"observedAt": observed, "maxAgeSeconds": max_age},
+        {"connector": "ci-prometheus", "freshness": {"observedAt": observed, "maxAgeSeconds": max_age},
          "facts": [{"name": "error_rate", "value": error_rate}]},
         {"connector": "ingest", "freshness": {"observedAt": observed, "maxAgeSeconds": max_age},
          "facts": [{"name": "active_sev1_incidents", "value": 0}, {"name": "change_approval_linked", "value": approval_linked}]}
@@ -146,7 +146,7 @@ fn seed_gate(ns: &str) -> ReleaseGate {
 async fn seed_objects(client: &Client, ns: &str) {
     let pp = PostParams::default();
     Api::<Policy>::namespaced(client.clone(), ns)
-        .create(&pp, &support::seed_policy_with_pushed_facts())
+        .create(&pp, &support::ci_policy())
         .await
         .expect("policy");
     Api::<ConnectorScope>::namespaced(client.clone(), ns)
@@ -234,11 +234,10 @@ async fn cluster_seed_release_holds_then_allows_once_the_evidence_is_fixed() {
     assert_eq!(condition(&status, "Promotable").status, "False");
     assert_eq!(condition(&status, "Ready").status, "True");
 
-    // Fix the evidence the way CI would: lower error rate, rollback image, approval.
+    // Fix the evidence the way CI would: lower error rate, rollback image.
     let fix = json!({"spec": {
         "evidence": evidence("0.4%", false, now(), 3600),
         "rollback": {"release": "v2.17.9", "image": format!("registry.example.com/payment-api@{}", digest('9'))},
-        "approvals": [{"actor": "alice@example.com", "reference": "CHG-1042", "approvedAt": now()}]
     }});
     gates
         .patch(
@@ -248,13 +247,31 @@ async fn cluster_seed_release_holds_then_allows_once_the_evidence_is_fixed() {
         )
         .await
         .expect("fix evidence");
-    let (status, allow) = next_passport(
+    let (_, waiting) = next_passport(
         &client,
         &ns,
         "payment-api-production",
         hold.metadata.name.as_deref(),
     )
     .await;
+    assert_eq!(waiting.spec.decision, Decision::RequireApproval);
+    // An approver (not the user who applied the release) approves this digest.
+    support::identities::approve_as_alice(
+        &ns,
+        "payment-api-production",
+        "v2.18.4",
+        &waiting.spec.artifact.digest,
+    );
+    let (status, allow) = next_passport(
+        &client,
+        &ns,
+        "payment-api-production",
+        waiting.metadata.name.as_deref(),
+    )
+    .await;
+    assert_eq!(allow.spec.approvals.len(), 1);
+    assert_eq!(allow.spec.approvals[0].actor, "alice");
+    assert!(allow.spec.approvals[0].counted);
     assert_eq!(
         allow.spec.decision,
         Decision::Allow,
@@ -274,7 +291,7 @@ async fn cluster_seed_release_holds_then_allows_once_the_evidence_is_fixed() {
         .list(&ListParams::default())
         .await
         .expect("list");
-    assert_eq!(all.items.len(), 2, "one passport per distinct decision");
+    assert_eq!(all.items.len(), 3, "one passport per distinct decision");
     for p in &all.items {
         let value = serde_json::to_value(&p.spec).expect("json");
         passport::verify_value(&value, &keys)
@@ -312,7 +329,7 @@ async fn cluster_reader_without_a_role_is_forbidden_and_the_operator_does_not_re
     let (client, ns) = setup("forbidden").await;
     reader(&client, &ns, false).await;
     ready_deployment(&client, &ns).await;
-    let mut policy: Policy = support::seed_policy_with_pushed_facts();
+    let mut policy: Policy = support::ci_policy();
     // Make the runtime rule required: without it the release cannot pass.
     for rule in &mut policy.spec.rules {
         if rule.id == "deployment-ready" {
@@ -377,7 +394,7 @@ async fn cluster_reader_without_a_role_is_forbidden_and_the_operator_does_not_re
 #[tokio::test]
 async fn cluster_stale_evidence_holds_without_user_action_and_fresh_evidence_allows_again() {
     let (client, ns) = setup("stale").await;
-    let mut policy: Policy = support::seed_policy_with_pushed_facts();
+    let mut policy: Policy = support::ci_policy();
     policy.spec.rules.retain(|r| r.id != "deployment-ready");
     Api::<Policy>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &policy)
@@ -449,7 +466,7 @@ async fn cluster_stale_evidence_holds_without_user_action_and_fresh_evidence_all
 #[tokio::test]
 async fn cluster_bad_policy_sets_a_condition_and_an_event_while_other_gates_keep_being_served() {
     let (client, ns) = setup("badpolicy").await;
-    let mut bad: Policy = support::seed_policy_with_pushed_facts();
+    let mut bad: Policy = support::ci_policy();
     bad.metadata.name = Some("broken".into());
     bad.spec.rules[0].expression = Some("facts.argocd.sync_status ==".into());
     Api::<Policy>::namespaced(client.clone(), &ns)
@@ -457,10 +474,7 @@ async fn cluster_bad_policy_sets_a_condition_and_an_event_while_other_gates_keep
         .await
         .expect("policy accepted by the apiserver");
     Api::<Policy>::namespaced(client.clone(), &ns)
-        .create(
-            &PostParams::default(),
-            &support::seed_policy_with_pushed_facts(),
-        )
+        .create(&PostParams::default(), &support::ci_policy())
         .await
         .expect("good policy");
 
@@ -538,7 +552,7 @@ async fn cluster_bad_policy_sets_a_condition_and_an_event_while_other_gates_keep
     assert_eq!(pp.spec.decision, Decision::Hold);
 
     // Fixing the policy re-evaluates the gate without a restart.
-    let fix = json!({"spec": {"rules": support::seed_policy_with_pushed_facts().spec.rules}});
+    let fix = json!({"spec": {"rules": support::ci_policy().spec.rules}});
     Api::<Policy>::namespaced(client.clone(), &ns)
         .patch("broken", &PatchParams::default(), &Patch::Merge(&fix))
         .await
@@ -583,9 +597,6 @@ async fn cluster_post_deploy_failure_once_the_target_runs_the_release_recommends
         release: "v2.17.9".into(),
         image: Some(format!("registry.example.com/payment-api@{}", digest('9'))),
     });
-    gate.spec.approvals =
-        serde_json::from_value(json!([{"actor": "alice@example.com", "reference": "CHG-1042"}]))
-            .expect("approval");
     gate.spec.evidence = evidence("3%", true, now(), 3600);
     Api::<ReleaseGate>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &gate)

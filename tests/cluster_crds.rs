@@ -123,15 +123,93 @@ async fn cluster_refuses_an_image_without_digest() {
 #[tokio::test]
 async fn cluster_refuses_a_waiver_without_expiry() {
     let (client, ns) = setup("waiver").await;
+    let body = json!({
+        "apiVersion": "releasepassport.io/v1alpha1", "kind": "ReleaseWaiver",
+        "metadata": {"name": "no-expiry"},
+        "spec": {"gate": "payment-api-production", "ruleId": "error-rate",
+                 "digest": format!("sha256:{}", "a".repeat(64)), "reason": "known noisy metric"}
+    });
+    let msg = create_raw_refused::<ReleaseWaiver>(&client, &ns, body).await;
+    assert!(
+        msg.contains("spec.expiresAt") && msg.contains("Required value"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn cluster_refuses_pushed_evidence_under_the_name_of_a_pulled_connector() {
+    let (client, ns) = setup("pushed").await;
     let mut body = serde_json::to_value(example_gate()).expect("gate json");
-    body["spec"]["waivers"] = json!([{
-        "ruleId": "error-rate", "reason": "known noisy metric", "actor": "alice"
+    body["spec"]["evidence"] = json!([{
+        "connector": "prometheus", "freshness": {"observedAt": "2026-05-17T06:00:00Z"},
+        "facts": [{"name": "error_rate", "value": "0.1%"}]
     }]);
     let msg = create_raw_refused::<ReleaseGate>(&client, &ns, body).await;
     assert!(
-        msg.contains("spec.waivers[0].expiresAt") && msg.contains("Required value"),
+        msg.contains("spec.evidence[0].connector")
+            && msg
+                .contains("pushed evidence cannot use the name of a connector the operator pulls"),
         "{msg}"
     );
+}
+
+#[tokio::test]
+async fn cluster_keeps_approvals_and_waivers_immutable() {
+    let (client, ns) = setup("immutable").await;
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let approval = ReleaseApproval::new(
+        "alice-approves",
+        ReleaseApprovalSpec {
+            gate: "payment-api-production".into(),
+            release: "v2.18.4".into(),
+            digest: digest.clone(),
+            reference: Some("CHG-1042".into()),
+            comment: None,
+            approver: String::new(),
+        },
+    );
+    let api: Api<ReleaseApproval> = Api::namespaced(client.clone(), &ns);
+    let created = api
+        .create(&PostParams::default(), &approval)
+        .await
+        .expect("created by the admin, who holds every verb");
+    assert_eq!(
+        created.spec.approver, "release-passport-admin",
+        "stamped from the authenticated request"
+    );
+    let err = api
+        .patch(
+            "alice-approves",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"digest": format!("sha256:{}", "b".repeat(64))}})),
+        )
+        .await
+        .expect_err("an approval cannot move to another digest");
+    assert!(api_message(err).contains("a ReleaseApproval is immutable"));
+    let waiver = ReleaseWaiver::new(
+        "short",
+        ReleaseWaiverSpec {
+            gate: "payment-api-production".into(),
+            rule_id: "error-rate".into(),
+            digest,
+            reason: "known noisy metric".into(),
+            expires_at: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1),
+            author: String::new(),
+        },
+    );
+    let api: Api<ReleaseWaiver> = Api::namespaced(client.clone(), &ns);
+    api.create(&PostParams::default(), &waiver)
+        .await
+        .expect("waiver");
+    let err = api
+        .patch(
+            "short",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"expiresAt": "2030-01-01T00:00:00Z"}})),
+        )
+        .await
+        .expect_err("a waiver cannot be extended");
+    assert!(api_message(err).contains("a ReleaseWaiver is immutable"));
 }
 
 #[tokio::test]

@@ -31,7 +31,7 @@ async fn setup(prefix: &str) -> (Client, String) {
     });
     let ns = support::namespace(&client, prefix).await;
     // The seed's Policy (named like the gate, the `--policy` default), without the rule that needs a running Deployment.
-    let mut policy: Policy = support::seed_policy_with_pushed_facts();
+    let mut policy: Policy = support::ci_policy();
     policy.spec.rules.retain(|r| r.id != "deployment-ready");
     Api::<Policy>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &policy)
@@ -46,12 +46,12 @@ fn evidence_files(dir: &Path, error_rate: &str, approval_linked: bool) -> Vec<St
     let docs = [
         (
             "argocd.json",
-            json!({"connector": "argocd", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
+            json!({"connector": "ci-argocd", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
                    "facts": [{"name": "sync_status", "value": "Synced"}]}),
         ),
         (
             "prometheus.yaml",
-            json!({"connector": "prometheus", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
+            json!({"connector": "ci-prometheus", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
                    "facts": [{"name": "error_rate", "value": error_rate}]}),
         ),
         (
@@ -201,8 +201,9 @@ async fn cluster_gate_enforce_hold_exits_3_then_the_fixed_release_exits_0() {
     assert_eq!(held.decision, Decision::Hold);
 
     // The same long-lived gate, updated by the next CI run with fixed
-    // evidence, a rollback image and an approval: the command waits for the
-    // new generation's passport, never reporting the earlier HOLD.
+    // evidence (the change approval linked) and a rollback image: the
+    // command waits for the new generation's passport, never reporting the
+    // earlier HOLD.
     let mut extra = owned(&[
         "--mode",
         "enforce",
@@ -212,8 +213,6 @@ async fn cluster_gate_enforce_hold_exits_3_then_the_fixed_release_exits_0() {
         "v2.17.9",
         "--rollback-image",
         "registry.example.com/payment-api@sha256:9999999999999999999999999999999999999999999999999999999999999999",
-        "--approval",
-        "alice@example.com:CHG-1042",
         "--output",
         "json",
     ]);
@@ -233,7 +232,11 @@ async fn cluster_gate_enforce_hold_exits_3_then_the_fixed_release_exits_0() {
     .expect("passport");
     assert_eq!(allowed.decision, Decision::Allow);
     assert_eq!(allowed.gate.as_ref().and_then(|g| g.generation), Some(2));
-    assert_eq!(allowed.approvals[0].reference.as_deref(), Some("CHG-1042"));
+    // The passport names who applied the release, as the apiserver authenticated it.
+    assert_eq!(
+        allowed.released_by.as_deref(),
+        Some("release-passport-admin")
+    );
 
     let gate = Api::<ReleaseGate>::namespaced(client, &ns)
         .get("payment-api-production")

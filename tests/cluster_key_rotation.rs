@@ -106,14 +106,12 @@ async fn apply_configuration(client: &Client, names: &Names) {
         exclude_namespaces: vec![],
         endpoint: Endpoint::Url(format!("https://{}/validate", names.addr)),
         failure_policy: "Fail".into(),
+        enforced_failure_policy: "Fail".into(),
+        evidence_failure_policy: "Ignore".into(),
         timeout_seconds: 5,
         ca_bundle_pem: None,
     });
-    for w in config.webhooks.iter_mut().flatten() {
-        if let Some(sel) = w.namespace_selector.as_mut() {
-            sel.match_labels = Some([(SCOPE_LABEL.to_string(), names.scope.clone())].into());
-        }
-    }
+    support::scope_webhooks(&mut config, SCOPE_LABEL, &names.scope);
     let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     let _ = api.delete(&names.config, &DeleteParams::default()).await;
     api.create(&PostParams::default(), &config)
@@ -124,9 +122,9 @@ async fn apply_configuration(client: &Client, names: &Names) {
 fn evidence(error_rate: &str) -> Vec<EvidenceDocument> {
     let observed = jiff::Timestamp::now();
     serde_json::from_value(json!([
-        {"connector": "argocd", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
+        {"connector": "ci-argocd", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "sync_status", "value": "Synced"}]},
-        {"connector": "prometheus", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
+        {"connector": "ci-prometheus", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "error_rate", "value": error_rate}]},
         {"connector": "ingest", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "active_sev1_incidents", "value": 0}, {"name": "change_approval_linked", "value": true}]}
@@ -134,14 +132,11 @@ fn evidence(error_rate: &str) -> Vec<EvidenceDocument> {
     .expect("evidence")
 }
 
-/// The example gate in enforce mode with passing evidence and an approval:
-/// its passport is ALLOW for ARTIFACT.
+/// The example gate in enforce mode with passing evidence (the change
+/// approval linked): its passport is ALLOW for ARTIFACT.
 async fn allowing_gate(client: &Client, ns: &str) {
     Api::<Policy>::namespaced(client.clone(), ns)
-        .create(
-            &PostParams::default(),
-            &support::seed_policy_with_pushed_facts(),
-        )
+        .create(&PostParams::default(), &support::ci_policy())
         .await
         .expect("policy");
     let mut gate: ReleaseGate = support::load_yaml("examples/releasegate.yaml");
@@ -153,10 +148,6 @@ async fn allowing_gate(client: &Client, ns: &str) {
         release: "v2.17.9".into(),
         image: Some(image('9')),
     });
-    gate.spec.approvals = serde_json::from_value(json!([
-        {"actor": "alice@example.com", "reference": "CHG-1042", "approvedAt": jiff::Timestamp::now()}
-    ]))
-    .expect("approvals");
     Api::<ReleaseGate>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &gate)
         .await

@@ -21,7 +21,7 @@ fn gate(ns: &str, error_rate: &str) -> ReleaseGate {
     gate.metadata.namespace = Some(ns.into());
     gate.spec.connector_scopes.clear();
     gate.spec.evidence = serde_json::from_value(json!([
-        {"connector": "prometheus", "freshness": {"observedAt": jiff::Timestamp::now(), "maxAgeSeconds": 3600},
+        {"connector": "ci-prometheus", "freshness": {"observedAt": jiff::Timestamp::now(), "maxAgeSeconds": 3600},
          "facts": [{"name": "error_rate", "value": error_rate}]}
     ]))
     .expect("evidence");
@@ -53,10 +53,7 @@ async fn cluster_one_leader_writes_and_the_standby_takes_over_when_it_dies() {
     .await;
 
     Api::<Policy>::namespaced(client.clone(), &ns)
-        .create(
-            &PostParams::default(),
-            &support::seed_policy_with_pushed_facts(),
-        )
+        .create(&PostParams::default(), &support::ci_policy())
         .await
         .expect("policy");
     let gates: Api<ReleaseGate> = Api::namespaced(client.clone(), &ns);

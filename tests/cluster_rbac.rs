@@ -83,7 +83,7 @@ async fn cluster_operator_rbac_is_enough_to_decide_and_cannot_impersonate_other_
 
     let pp = PostParams::default();
     Api::<Policy>::namespaced(client.clone(), &ns)
-        .create(&pp, &support::seed_policy_with_pushed_facts())
+        .create(&pp, &support::ci_policy())
         .await
         .expect("policy");
     let scopes: Api<ConnectorScope> = Api::namespaced(client.clone(), &ns);

@@ -212,6 +212,45 @@ const ADAPTER_TESTS: &[(ConnectorKind, &str)] = &[
     (ConnectorKind::Sentry, "tests/connectors_sentry.rs"),
     (ConnectorKind::Slack, "tests/connectors_slack.rs"),
     (ConnectorKind::Email, "tests/connectors_email.rs"),
+    // Pipelines, quality, observability and rollouts.
+    (
+        ConnectorKind::Gitlab,
+        "tests/cluster_connector_providers.rs",
+    ),
+    (
+        ConnectorKind::Jenkins,
+        "tests/cluster_connector_providers.rs",
+    ),
+    (
+        ConnectorKind::GithubActions,
+        "tests/cluster_connector_providers.rs",
+    ),
+    (
+        ConnectorKind::Sonarqube,
+        "tests/cluster_connector_providers.rs",
+    ),
+    (ConnectorKind::Snyk, "tests/cluster_connector_providers.rs"),
+    (
+        ConnectorKind::Datadog,
+        "tests/cluster_connector_providers.rs",
+    ),
+    (
+        ConnectorKind::Newrelic,
+        "tests/cluster_connector_providers.rs",
+    ),
+    (
+        ConnectorKind::Launchdarkly,
+        "tests/cluster_connector_providers.rs",
+    ),
+    (ConnectorKind::Loki, "tests/cluster_connector_providers.rs"),
+    (
+        ConnectorKind::Elasticsearch,
+        "tests/cluster_connector_providers.rs",
+    ),
+    (ConnectorKind::Opensearch, "tests/connectors_opensearch.rs"),
+    (ConnectorKind::ArgoRollouts, "tests/cluster_rollouts.rs"),
+    (ConnectorKind::Flagger, "tests/cluster_rollouts.rs"),
+    (ConnectorKind::Flux, "tests/cluster_rollouts.rs"),
 ];
 
 #[test]

@@ -21,8 +21,9 @@ fn request<'a>(spec: &'a ConnectorScopeSpec) -> ScopeRequest<'a> {
         spec,
         service: "payment-api",
         environment: "production",
+        gate: None,
         now: jiff::Timestamp::now(),
-        gate: "payment-api-production",
+        gate_name: "payment-api-production",
         release: "v2.18.4",
         previous_release: Some("v2.17.9"),
     }

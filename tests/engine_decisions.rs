@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use proptest::prelude::*;
 use releasepassport::api::{
-    Decision, EvidenceDocument, Policy, PolicySpec, ReleaseGate, ReleaseGateSpec, ResultState,
+    AppliedBy, Decision, EvidenceDocument, GrantState, Mode, Policy, PolicySpec, ProvenRelease,
+    Provenance, ReleaseApproval, ReleaseGate, ReleaseGateSpec, ReleaseWaiver, ReleaseWaiverSpec,
+    ResultState, RollbackRecommendation,
 };
 use releasepassport::engine::{
-    self, Evaluation, EvaluationInput, PolicyErrorReason, Stage, combine,
+    self, ApprovalInput, Evaluation, EvaluationInput, GateContext, PolicyErrorReason, Stage,
+    WaiverInput, combine,
 };
 use serde_json::json;
 
@@ -28,6 +31,8 @@ struct Scenario {
     policy: PolicySpec,
     gate: ReleaseGateSpec,
     evidence: Vec<EvidenceDocument>,
+    approvals: Vec<ReleaseApproval>,
+    waivers: Vec<ReleaseWaiver>,
 }
 
 fn scenario(name: &str) -> Scenario {
@@ -43,11 +48,34 @@ fn scenario(name: &str) -> Scenario {
         .iter()
         .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
         .collect();
+    let approvals = optional_yaml(&dir.join("approval.yaml"));
+    let waivers = optional_yaml(&dir.join("waiver.yaml"));
     Scenario {
         policy: policy.spec,
         gate: gate.spec,
         evidence,
+        approvals,
+        waivers,
     }
+}
+
+fn optional_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    if path.exists() {
+        vec![yaml(path)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The digest of the scenario's artifact.
+fn digest(s: &Scenario) -> String {
+    s.gate
+        .artifact
+        .image
+        .rsplit_once('@')
+        .unwrap()
+        .1
+        .to_string()
 }
 
 fn now() -> Timestamp {
@@ -56,7 +84,30 @@ fn now() -> Timestamp {
 
 fn run_at(s: &Scenario, at: Timestamp) -> Evaluation {
     let compiled = engine::compile(&s.policy).unwrap();
+    let approvals: Vec<ApprovalInput<'_>> = s
+        .approvals
+        .iter()
+        .map(|a| ApprovalInput {
+            name: a.metadata.name.as_deref().unwrap(),
+            spec: &a.spec,
+            created_at: a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+        .collect();
+    let waivers: Vec<WaiverInput<'_>> = s
+        .waivers
+        .iter()
+        .map(|w| WaiverInput {
+            name: w.metadata.name.as_deref().unwrap(),
+            spec: &w.spec,
+            created_at: w.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+        .collect();
     engine::evaluate(&EvaluationInput {
+        context: GateContext {
+            approvals: &approvals,
+            waivers: &waivers,
+            ..Default::default()
+        },
         policy_name: "payment-api-production",
         policy: &compiled,
         gate: &s.gate,
@@ -175,13 +226,20 @@ fn an_approval_satisfies_require_approval() {
 fn two_required_approvers_need_two_distinct_people() {
     let mut s = scenario("require-approval-approved");
     s.policy.approval.as_mut().unwrap().required_approvers = Some(2);
-    let mut same = s.gate.approvals[0].clone();
-    same.reference = Some("CHG-1043".into());
-    s.gate.approvals.push(same);
-    assert_eq!(run(&s).decision(), Decision::RequireApproval);
-    let mut other = s.gate.approvals[0].clone();
-    other.actor = "carol@example.com".into();
-    s.gate.approvals.push(other);
+    let mut same = s.approvals[0].clone();
+    same.metadata.name = Some("again".into());
+    same.spec.reference = Some("CHG-1043".into());
+    s.approvals.push(same);
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::RequireApproval);
+    assert_eq!(
+        e.passport.approvals[1].reason.as_deref(),
+        Some("DuplicateApprover")
+    );
+    let mut other = s.approvals[0].clone();
+    other.metadata.name = Some("carol".into());
+    other.spec.approver = "carol@example.com".into();
+    s.approvals.push(other);
     assert_eq!(run(&s).decision(), Decision::Allow);
 }
 
@@ -249,7 +307,11 @@ fn expired_waiver_is_ignored_and_the_trace_says_so() {
 #[test]
 fn active_waiver_turns_the_failure_into_waived() {
     let mut s = scenario("expired-waiver");
-    s.gate.waivers[0].expires_at = "2026-05-18T00:00:00Z".parse().unwrap();
+    s.waivers[0].metadata.creation_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-05-17T06:00:00Z".parse().unwrap(),
+        ));
+    s.waivers[0].spec.expires_at = "2026-05-18T00:00:00Z".parse().unwrap();
     let e = run(&s);
     assert_eq!(e.decision(), Decision::Allow);
     assert_eq!(state_of(&e, "error-rate"), ResultState::Waived);
@@ -286,12 +348,22 @@ fn confidence_is_the_weighted_share_of_required_evidence_present_and_fresh() {
 }
 
 fn waive(s: &mut Scenario, rule_id: &str) {
-    s.gate.waivers.push(releasepassport::api::Waiver {
-        rule_id: rule_id.into(),
-        reason: "connector outage, tracked in OPS-7".into(),
-        actor: "dana@example.com".into(),
-        expires_at: "2026-05-18T00:00:00Z".parse().unwrap(),
-    });
+    let mut waiver = ReleaseWaiver::new(
+        &format!("waive-{rule_id}"),
+        ReleaseWaiverSpec {
+            gate: "payment-api-production".into(),
+            rule_id: rule_id.into(),
+            digest: digest(s),
+            reason: "connector outage, tracked in OPS-7".into(),
+            expires_at: "2026-05-18T00:00:00Z".parse().unwrap(),
+            author: "dana@example.com".into(),
+        },
+    );
+    waiver.metadata.creation_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-05-17T06:00:00Z".parse().unwrap(),
+        ));
+    s.waivers.push(waiver);
 }
 
 #[test]
@@ -423,6 +495,7 @@ fn unpinned_artifact_is_a_gate_error() {
     s.gate.artifact.image = "registry.example.com/payment-api:latest".into();
     let compiled = engine::compile(&s.policy).unwrap();
     let err = engine::evaluate(&EvaluationInput {
+        context: Default::default(),
         policy_name: "p",
         policy: &compiled,
         gate: &s.gate,
@@ -449,6 +522,7 @@ fn post_deploy_failures_recommend_rollback() {
     );
     let compiled = engine::compile(&s.policy).unwrap();
     let mut input = EvaluationInput {
+        context: Default::default(),
         policy_name: "p",
         policy: &compiled,
         gate: &s.gate,
@@ -558,6 +632,7 @@ proptest! {
         let compiled = engine::compile(&policy).unwrap();
         let evidence = [evidence];
         let e = engine::evaluate(&EvaluationInput {
+            context: Default::default(),
             policy_name: "p",
             policy: &compiled,
             gate: &s.gate,
@@ -583,4 +658,345 @@ proptest! {
         prop_assert_eq!(e.decision(), first);
         prop_assert_eq!(combine(asked), first);
     }
+}
+
+// --- The trust model: who approved, what was pushed, what the platform requires.
+
+fn approval_from(s: &Scenario, approver: &str, digest: &str) -> ReleaseApproval {
+    let mut a = s.approvals[0].clone();
+    a.metadata.name = Some(format!("{approver}-approves"));
+    a.spec.approver = approver.into();
+    a.spec.digest = digest.into();
+    a
+}
+
+#[test]
+fn an_approval_of_another_digest_does_not_count() {
+    let mut s = scenario("require-approval-approved");
+    let other = format!("sha256:{}", "0".repeat(64));
+    s.approvals = vec![approval_from(&s, "alice@example.com", &other)];
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::RequireApproval);
+    assert_eq!(
+        e.passport.approvals[0].reason.as_deref(),
+        Some("OtherDigest")
+    );
+    let grant = &e.grants[0];
+    assert_eq!(grant.state, GrantState::NotCounted);
+    assert!(grant.message.contains(&other), "{}", grant.message);
+}
+
+#[test]
+fn the_user_who_applied_the_release_cannot_approve_it_unless_the_policy_allows() {
+    let mut s = scenario("require-approval-approved");
+    s.gate.applied_by = Some(AppliedBy {
+        release: Some("alice@example.com".into()),
+        evidence: None,
+        configuration: None,
+    });
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::RequireApproval);
+    assert_eq!(
+        e.passport.approvals[0].reason.as_deref(),
+        Some("SelfApproval")
+    );
+    assert_eq!(e.passport.released_by.as_deref(), Some("alice@example.com"));
+    assert!(
+        e.passport
+            .next_actions
+            .iter()
+            .any(|a| a.contains("other than alice@example.com")),
+        "{:?}",
+        e.passport.next_actions
+    );
+    s.policy.approval.as_mut().unwrap().allow_self_approval = true;
+    assert_eq!(run(&s).decision(), Decision::Allow);
+}
+
+#[test]
+fn approvals_by_service_accounts_count_only_when_the_policy_allows() {
+    let mut s = scenario("require-approval-approved");
+    let digest = digest(&s);
+    s.approvals = vec![approval_from(
+        &s,
+        "system:serviceaccount:payments:deployer",
+        &digest,
+    )];
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::RequireApproval);
+    assert_eq!(
+        e.passport.approvals[0].reason.as_deref(),
+        Some("ServiceAccount")
+    );
+    s.policy.approval.as_mut().unwrap().allow_service_accounts = true;
+    assert_eq!(run(&s).decision(), Decision::Allow);
+}
+
+#[test]
+fn a_waiver_longer_than_the_policy_allows_does_not_count_and_an_active_one_is_reevaluated_at_expiry()
+ {
+    let mut s = scenario("allow");
+    s.evidence.retain(|d| d.connector != "argocd");
+    waive(&mut s, "argocd-synced");
+    let e = run(&s);
+    assert_eq!(state_of(&e, "argocd-synced"), ResultState::Waived);
+    // Created 06:00, expires tomorrow 00:00: re-evaluate then at the latest.
+    assert!(e.next_stale_at.unwrap() <= "2026-05-18T00:00:00Z".parse().unwrap());
+    s.policy.waiver = Some(releasepassport::api::WaiverPolicy {
+        max_duration_seconds: Some(3600),
+        ..Default::default()
+    });
+    let e = run(&s);
+    assert_eq!(e.decision(), Decision::Hold);
+    assert_eq!(e.passport.waivers[0].state, "refused");
+    assert_eq!(
+        e.passport.waivers[0].refusal.as_deref(),
+        Some("BeyondMaximumDuration")
+    );
+}
+
+fn pushed(
+    connector: &str,
+    observed: &str,
+    fact: &str,
+    value: serde_json::Value,
+) -> EvidenceDocument {
+    serde_json::from_value(json!({
+        "connector": connector, "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
+        "facts": [{"name": fact, "value": value}]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn pushed_evidence_under_a_pulled_name_or_from_the_future_is_refused_and_said_so() {
+    let mut s = scenario("allow");
+    s.evidence.retain(|d| d.connector != "prometheus");
+    // CI pushes a passing error rate under Prometheus's name: it does not count.
+    s.gate.evidence = vec![pushed(
+        "prometheus",
+        "2026-05-17T06:29:00Z",
+        "error_rate",
+        json!("0.1%"),
+    )];
+    let e = run(&s);
+    assert_eq!(state_of(&e, "error-rate"), ResultState::Missing);
+    assert!(
+        e.refused_evidence[0].contains("which the operator pulls"),
+        "{:?}",
+        e.refused_evidence
+    );
+    assert_eq!(
+        e.passport
+            .evidence
+            .iter()
+            .filter(|d| d.status == "refused")
+            .count(),
+        1
+    );
+    // Facts observed tomorrow never go stale: refused.
+    s.gate.evidence = vec![pushed(
+        "ingest",
+        "2026-05-18T06:00:00Z",
+        "active_sev1_incidents",
+        json!(0),
+    )];
+    let e = run(&s);
+    assert!(
+        e.refused_evidence[0].contains("in the future"),
+        "{:?}",
+        e.refused_evidence
+    );
+}
+
+#[test]
+fn evidence_says_whether_it_was_pulled_or_pushed_and_who_pushed_it() {
+    let mut s = scenario("allow");
+    s.gate.evidence = vec![pushed(
+        "ingest",
+        "2026-05-17T06:29:00Z",
+        "scan_critical",
+        json!(0),
+    )];
+    s.gate.applied_by = Some(AppliedBy {
+        release: None,
+        evidence: Some("system:serviceaccount:payments:ci".into()),
+        configuration: None,
+    });
+    let e = run(&s);
+    let ingest = e
+        .passport
+        .evidence
+        .iter()
+        .find(|d| d.connector == "ingest" && d.fact_count == 1)
+        .unwrap();
+    assert_eq!(ingest.provenance, Some(Provenance::Pushed));
+    assert_eq!(
+        ingest.pushed_by.as_deref(),
+        Some("system:serviceaccount:payments:ci")
+    );
+    let prom = e
+        .passport
+        .evidence
+        .iter()
+        .find(|d| d.connector == "prometheus")
+        .unwrap();
+    assert_eq!(prom.provenance, Some(Provenance::Pulled));
+    assert_eq!(prom.pushed_by, None);
+    let rate = e
+        .passport
+        .policy_results
+        .iter()
+        .find(|r| r.id == "error-rate")
+        .unwrap();
+    assert_eq!(rate.provenance, Some(Provenance::Pulled));
+}
+
+#[test]
+fn a_rule_may_require_pulled_evidence() {
+    let mut s = scenario("allow");
+    // The incident count arrives only as pushed evidence.
+    let incidents = s
+        .evidence
+        .iter()
+        .position(|d| d.connector == "ingest")
+        .unwrap();
+    let doc = s.evidence.remove(incidents);
+    s.gate.evidence = vec![doc];
+    assert_eq!(run(&s).decision(), Decision::Allow);
+    let rule = s
+        .policy
+        .rules
+        .iter_mut()
+        .find(|r| r.id == "no-active-sev1")
+        .unwrap();
+    rule.provenance = Some(Provenance::Pulled);
+    let e = run(&s);
+    assert_eq!(state_of(&e, "no-active-sev1"), ResultState::Missing);
+    let result = e
+        .passport
+        .policy_results
+        .iter()
+        .find(|r| r.id == "no-active-sev1")
+        .unwrap();
+    assert!(
+        result
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("requires pulled evidence"),
+        "{:?}",
+        result.reason
+    );
+}
+
+#[test]
+fn a_platform_minimum_evaluates_a_shadow_gate_as_enforce_and_the_passport_says_so() {
+    let mut s = scenario("payment-api-hold");
+    assert_eq!(s.gate.mode, Mode::Shadow);
+    let compiled = engine::compile(&s.policy).unwrap();
+    let evaluate = |s: &Scenario, minimum: Option<&str>| {
+        engine::evaluate(&EvaluationInput {
+            context: GateContext {
+                enforce_minimum: minimum,
+                ..Default::default()
+            },
+            policy_name: "payment-api-production",
+            policy: &compiled,
+            gate: &s.gate,
+            gate_ref: None,
+            evidence: &s.evidence,
+            now: now(),
+            actor: "test",
+            stage: Stage::PreDeploy,
+        })
+        .unwrap()
+    };
+    let e = evaluate(&s, Some("namespace payments requires enforce mode"));
+    assert_eq!(e.passport.mode, Mode::Enforce);
+    assert_eq!(e.passport.requested_mode, Some(Mode::Shadow));
+    assert_eq!(
+        e.passport.enforced_by.as_deref(),
+        Some("namespace payments requires enforce mode")
+    );
+    assert!(e.passport.trace.iter().any(|t| t.step == "mode"));
+    // The Policy can make it the minimum too.
+    s.policy.minimum_mode = Some(Mode::Enforce);
+    let compiled = engine::compile(&s.policy).unwrap();
+    let e = engine::evaluate(&EvaluationInput {
+        context: Default::default(),
+        policy_name: "payment-api-production",
+        policy: &compiled,
+        gate: &s.gate,
+        gate_ref: None,
+        evidence: &s.evidence,
+        now: now(),
+        actor: "test",
+        stage: Stage::PreDeploy,
+    })
+    .unwrap();
+    assert_eq!(e.passport.mode, Mode::Enforce);
+    assert!(e.passport.enforced_by.unwrap().contains("minimumMode"));
+}
+
+#[test]
+fn a_standing_rollback_recommendation_keeps_the_decision_and_rollback_readiness_says_if_proven() {
+    let s = scenario("allow");
+    let digest = digest(&s);
+    let rollback_digest = s
+        .gate
+        .rollback
+        .as_ref()
+        .unwrap()
+        .image
+        .as_deref()
+        .unwrap()
+        .rsplit_once('@')
+        .unwrap()
+        .1
+        .to_string();
+    let standing = RollbackRecommendation {
+        release: s.gate.release.clone(),
+        digest: digest.clone(),
+        since: "2026-05-17T06:10:00Z".parse().unwrap(),
+        passport: "payment-api-production-1".into(),
+        failing_checks: vec!["post-deploy-error-rate".into()],
+    };
+    let proven = vec![ProvenRelease {
+        release: "v2.17.9".into(),
+        image: format!("registry.example.com/payment-api@{rollback_digest}"),
+        digest: rollback_digest,
+        passport: "payment-api-production-0".into(),
+        allowed_at: "2026-05-10T06:00:00Z".parse().unwrap(),
+        proven_at: Some("2026-05-10T06:05:00Z".parse().unwrap()),
+        last_seen_at: Some("2026-05-17T06:00:00Z".parse().unwrap()),
+        rollback_until: None,
+    }];
+    let compiled = engine::compile(&s.policy).unwrap();
+    let e = engine::evaluate(&EvaluationInput {
+        context: GateContext {
+            rollback_recommended: Some(&standing),
+            proven_releases: Some(&proven),
+            ..Default::default()
+        },
+        policy_name: "payment-api-production",
+        policy: &compiled,
+        gate: &s.gate,
+        gate_ref: None,
+        evidence: &s.evidence,
+        now: now(),
+        actor: "test",
+        stage: Stage::PreDeploy,
+    })
+    .unwrap();
+    assert_eq!(e.decision(), Decision::RollbackRecommended);
+    assert_eq!(e.failing_checks, ["post-deploy-error-rate"]);
+    assert!(
+        e.passport.next_actions[0].starts_with("Roll payment-api back to a proven release"),
+        "{:?}",
+        e.passport.next_actions
+    );
+    assert_eq!(e.passport.rollback.as_ref().unwrap().proven, Some(true));
+    // Offline (nothing known about proven releases) it stays unknown.
+    assert_eq!(run(&s).passport.rollback.unwrap().proven, None);
 }

@@ -6,20 +6,31 @@ use insights::{P, gate, passport, ts};
 use releasepassport::api::{
     Decision, GateHistoryEntry, HISTORY_LIMIT, HistoryType, ReleaseGateStatus,
 };
-use releasepassport::insights::history::{Observation, Recorded, append, record};
+use releasepassport::insights::history::{AdmissionEvent, Observation, Recorded, append, record};
 use serde_json::json;
 
-/// Records an evaluation on top of `old` the way the controller does.
+/// Records an evaluation on top of `old` the way the controller does;
+/// `passport_extra` is merged into the passport (its approvals, waivers, mode).
 fn evaluate(
     old: Option<&ReleaseGateStatus>,
-    spec_extra: serde_json::Value,
+    passport_extra: serde_json::Value,
     decision: &str,
     passport_name: &str,
     key: &str,
     now: &str,
 ) -> (ReleaseGateStatus, Vec<GateHistoryEntry>) {
-    let g = gate("g", "shadow", 1, spec_extra, json!({}));
-    let (status, added, _) = evaluate_at(old, &g.spec, decision, passport_name, key, now, None);
+    let g = gate("g", "shadow", 1, json!({}), json!({}));
+    let (status, added, _) = evaluate_with(
+        old,
+        &g.spec,
+        passport_extra,
+        &Extra::default(),
+        decision,
+        passport_name,
+        key,
+        now,
+        None,
+    );
     (status, added)
 }
 
@@ -33,10 +44,43 @@ fn evaluate_at(
     now: &str,
     deployed_at: Option<&str>,
 ) -> (ReleaseGateStatus, Vec<GateHistoryEntry>, Recorded) {
+    evaluate_with(
+        old,
+        spec,
+        json!({}),
+        &Extra::default(),
+        decision,
+        passport_name,
+        key,
+        now,
+        deployed_at,
+    )
+}
+
+/// What else the controller observed: admission Events and a restore.
+#[derive(Default)]
+struct Extra {
+    admissions: Vec<AdmissionEvent>,
+    restored: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn evaluate_with(
+    old: Option<&ReleaseGateStatus>,
+    spec: &releasepassport::api::ReleaseGateSpec,
+    passport_extra: serde_json::Value,
+    extra: &Extra,
+    decision: &str,
+    passport_name: &str,
+    key: &str,
+    now: &str,
+    deployed_at: Option<&str>,
+) -> (ReleaseGateStatus, Vec<GateHistoryEntry>, Recorded) {
     let p = passport(P {
         gate: "g",
         name: passport_name,
         decision,
+        extra: passport_extra,
         ..P::default()
     });
     let recorded = record(
@@ -48,6 +92,9 @@ fn evaluate_at(
             signing_key_id: key,
             failing_checks: &[],
             deployed_at: deployed_at.map(ts),
+            grants: &[],
+            admissions: &extra.admissions,
+            restored: extra.restored.clone(),
             now: ts(now),
         },
     );
@@ -72,7 +119,7 @@ fn first_decision_then_approval_then_allow() {
     assert_eq!(added[0].type_, HistoryType::DecisionChanged);
     assert_eq!(added[0].previous_decision, None);
     assert_eq!(added[0].passport.as_deref(), Some("g-1"));
-    let approvals = json!({"approvals": [{"actor": "alice@example.com", "reference": "CHG-1042"}]});
+    let approvals = json!({"approvals": [{"name": "a1", "actor": "alice@example.com", "reference": "CHG-1042", "counted": true}]});
     let (s2, added) = evaluate(
         Some(&s1),
         approvals.clone(),
@@ -110,11 +157,11 @@ fn first_decision_then_approval_then_allow() {
 
 #[test]
 fn waivers_added_and_expired_once_each() {
-    let waiver = json!({"waivers": [{"ruleId": "error-rate", "reason": "known flake", "actor": "bob", "expiresAt": "2026-05-17T12:00:00Z"}]});
+    let waiver = |state: &str| json!({"waivers": [{"name": "w1", "ruleId": "error-rate", "reason": "known flake", "actor": "bob", "expiresAt": "2026-05-17T12:00:00Z", "state": state}]});
     let (s1, _) = evaluate(None, json!({}), "HOLD", "g-1", "k1", "2026-05-17T06:00:00Z");
     let (s2, added) = evaluate(
         Some(&s1),
-        waiver.clone(),
+        waiver("active"),
         "ALLOW",
         "g-2",
         "k1",
@@ -125,7 +172,7 @@ fn waivers_added_and_expired_once_each() {
     assert!(added[0].message.contains("known flake"));
     let (s3, added) = evaluate(
         Some(&s2),
-        waiver.clone(),
+        waiver("expired"),
         "HOLD",
         "g-1",
         "k1",
@@ -138,7 +185,7 @@ fn waivers_added_and_expired_once_each() {
     );
     let (_, added) = evaluate(
         Some(&s3),
-        waiver,
+        waiver("expired"),
         "HOLD",
         "g-1",
         "k1",
@@ -197,7 +244,7 @@ fn history_keeps_the_newest_entries() {
 
 #[test]
 fn entries_are_redacted_and_bounded() {
-    let waiver = json!({"waivers": [{"ruleId": "error-rate", "reason": format!("password=hunter2 {}", "x".repeat(3000)), "actor": "bob", "expiresAt": "2026-05-18T12:00:00Z"}]});
+    let waiver = json!({"waivers": [{"name": "w1", "ruleId": "error-rate", "reason": format!("password=hunter2 {}", "x".repeat(3000)), "actor": "bob", "expiresAt": "2026-05-18T12:00:00Z", "state": "active"}]});
     let (_, added) = evaluate(None, waiver, "ALLOW", "g-1", "k1", "2026-05-17T06:00:00Z");
     let w = &added[0];
     assert!(!w.message.contains("hunter2"));
@@ -328,13 +375,6 @@ fn restore_and_approval_wait_are_measured_from_the_first_decision_of_the_episode
     assert_eq!(r.time_to_restore, Some(jiff::SignedDuration::from_mins(30)));
     assert_eq!(r.approval_wait, None, "no approval involved");
 
-    let approved = gate(
-        "g",
-        "shadow",
-        1,
-        json!({"approvals": [{"actor": "alice"}]}),
-        json!({}),
-    );
     let (a1, _, _) = evaluate_at(
         None,
         &g.spec,
@@ -344,9 +384,11 @@ fn restore_and_approval_wait_are_measured_from_the_first_decision_of_the_episode
         "2026-05-17T08:00:00Z",
         None,
     );
-    let (_, _, r) = evaluate_at(
+    let (_, _, r) = evaluate_with(
         Some(&a1),
-        &approved.spec,
+        &g.spec,
+        json!({"approvals": [{"name": "a1", "actor": "alice", "counted": true}]}),
+        &Extra::default(),
         "ALLOW",
         "g-5",
         "k",
@@ -355,4 +397,134 @@ fn restore_and_approval_wait_are_measured_from_the_first_decision_of_the_episode
     );
     assert_eq!(r.approval_wait, Some(jiff::SignedDuration::from_mins(45)));
     assert_eq!(r.time_to_restore, None);
+}
+
+#[test]
+fn refused_approvals_and_waivers_are_recorded_once_as_refused_bypasses() {
+    let (s1, _) = evaluate(
+        None,
+        json!({}),
+        "REQUIRE_APPROVAL",
+        "g-1",
+        "k1",
+        "2026-05-17T06:00:00Z",
+    );
+    let refused = json!({
+        "approvals": [{"name": "ci-approves", "actor": "ci-bot", "counted": false, "reason": "SelfApproval"}],
+        "waivers": [{"name": "long", "ruleId": "error-rate", "reason": "later", "actor": "bob",
+                     "expiresAt": "2026-06-17T00:00:00Z", "state": "refused", "refusal": "BeyondMaximumDuration"}]
+    });
+    let (s2, added) = evaluate(
+        Some(&s1),
+        refused.clone(),
+        "REQUIRE_APPROVAL",
+        "g-1",
+        "k1",
+        "2026-05-17T06:01:00Z",
+    );
+    let types: Vec<_> = added.iter().map(|e| e.type_).collect();
+    assert_eq!(
+        types,
+        [HistoryType::ApprovalRefused, HistoryType::WaiverRefused]
+    );
+    assert_eq!(added[0].actor.as_deref(), Some("ci-bot"));
+    let (_, added) = evaluate(
+        Some(&s2),
+        refused,
+        "REQUIRE_APPROVAL",
+        "g-1",
+        "k1",
+        "2026-05-17T06:02:00Z",
+    );
+    assert!(added.is_empty(), "{added:?}");
+}
+
+#[test]
+fn a_mode_change_is_recorded_with_who_changed_the_configuration() {
+    let g = gate(
+        "g",
+        "shadow",
+        1,
+        json!({"appliedBy": {"configuration": "carol"}}),
+        json!({}),
+    );
+    let run = |old: Option<&ReleaseGateStatus>, extra: serde_json::Value, now: &str| {
+        evaluate_with(
+            old,
+            &g.spec,
+            extra,
+            &Extra::default(),
+            "HOLD",
+            "g-1",
+            "k",
+            now,
+            None,
+        )
+    };
+    let (s1, added, _) = run(None, json!({}), "2026-05-17T06:00:00Z");
+    assert!(added.iter().all(|e| e.type_ != HistoryType::ModeChanged));
+    let enforced = json!({"mode": "enforce", "requestedMode": "shadow", "enforcedBy": "namespace payments requires enforce mode"});
+    let (s2, added, _) = run(Some(&s1), enforced.clone(), "2026-05-17T06:01:00Z");
+    let change = added
+        .iter()
+        .find(|e| e.type_ == HistoryType::ModeChanged)
+        .expect("mode change");
+    assert_eq!(change.actor.as_deref(), Some("carol"));
+    assert!(
+        change.message.contains("enforce mode") && change.message.contains("namespace payments"),
+        "{}",
+        change.message
+    );
+    let (_, added, _) = run(Some(&s2), enforced, "2026-05-17T06:02:00Z");
+    assert!(added.is_empty());
+}
+
+#[test]
+fn admission_events_and_restores_enter_the_history_once() {
+    let g = gate("g", "enforce", 1, json!({}), json!({}));
+    let extra = Extra {
+        admissions: vec![AdmissionEvent {
+            name: "g.1".into(),
+            type_: HistoryType::RollbackAdmitted,
+            actor: Some("oncall".into()),
+            message: "Rollback of Deployment payments/payment-api to proven release v1 admitted"
+                .into(),
+            at: ts("2026-05-17T06:00:30Z"),
+        }],
+        restored: Some("The target runs proven release v1 again".into()),
+    };
+    let (s1, added, _) = evaluate_with(
+        None,
+        &g.spec,
+        json!({}),
+        &extra,
+        "HOLD",
+        "g-1",
+        "k",
+        "2026-05-17T06:01:00Z",
+        None,
+    );
+    let rollback = added
+        .iter()
+        .find(|e| e.type_ == HistoryType::RollbackAdmitted)
+        .expect("rollback entry");
+    assert_eq!(rollback.actor.as_deref(), Some("oncall"));
+    assert_eq!(rollback.at, ts("2026-05-17T06:00:30Z"));
+    assert!(added.iter().any(|e| e.type_ == HistoryType::Restored));
+    let again = Extra {
+        admissions: extra.admissions.clone(),
+        restored: None,
+    };
+    let (_, added, _) = evaluate_with(
+        Some(&s1),
+        &g.spec,
+        json!({}),
+        &again,
+        "HOLD",
+        "g-1",
+        "k",
+        "2026-05-17T06:02:00Z",
+        None,
+    );
+    assert!(added.is_empty(), "{added:?}");
 }

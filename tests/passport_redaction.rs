@@ -4,8 +4,13 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use releasepassport::api::{Approval, BuildRun, EvidenceDocument, Policy, ReleaseGate, Waiver};
-use releasepassport::engine::{self, EvaluationInput, Stage};
+use releasepassport::api::{
+    AppliedBy, BuildRun, EvidenceDocument, Policy, ReleaseApprovalSpec, ReleaseGate,
+    ReleaseWaiverSpec,
+};
+use releasepassport::engine::{
+    self, ApprovalInput, EvaluationInput, GateContext, Stage, WaiverInput,
+};
 use releasepassport::passport::{self, PassportSigner, export, redact};
 use serde_json::json;
 
@@ -140,16 +145,37 @@ fn no_corpus_secret_survives_in_the_passport_or_any_export() {
     for case in corpus() {
         let text = case.text.clone();
         let mut gate = gate.spec.clone();
-        gate.approvals.push(Approval {
-            actor: "alice@example.com".into(),
+        let digest = gate.artifact.image.rsplit_once('@').unwrap().1.to_string();
+        let approval = ReleaseApprovalSpec {
+            gate: "payment-api-production".into(),
+            release: gate.release.clone(),
+            digest: digest.clone(),
             reference: Some(text.clone()),
-            approved_at: None,
-        });
-        gate.waivers.push(Waiver {
+            comment: Some(text.clone()),
+            approver: "alice@example.com".into(),
+        };
+        let waiver = ReleaseWaiverSpec {
+            gate: "payment-api-production".into(),
             rule_id: "error-rate".into(),
+            digest,
             reason: text.clone(),
-            actor: "bob@example.com".into(),
             expires_at: "2026-05-01T00:00:00Z".parse().unwrap(),
+            author: "bob@example.com".into(),
+        };
+        let approvals = [ApprovalInput {
+            name: "alice",
+            spec: &approval,
+            created_at: None,
+        }];
+        let waivers = [WaiverInput {
+            name: "bob",
+            spec: &waiver,
+            created_at: None,
+        }];
+        gate.applied_by = Some(AppliedBy {
+            release: Some(text.clone()),
+            evidence: Some(text.clone()),
+            configuration: None,
         });
         gate.artifact.build_run = Some(BuildRun {
             provider: Some("github-actions".into()),
@@ -178,6 +204,11 @@ fn no_corpus_secret_survives_in_the_passport_or_any_export() {
         let compiled_with_token = engine::compile(&policy).unwrap();
         for compiled in [&compiled, &compiled_with_token] {
             let mut doc = engine::evaluate(&EvaluationInput {
+                context: GateContext {
+                    approvals: &approvals,
+                    waivers: &waivers,
+                    ..Default::default()
+                },
                 policy_name: "payment-api-production",
                 policy: compiled,
                 gate: &gate,
@@ -213,6 +244,7 @@ fn exports_redact_documents_that_were_not_redacted_when_written() {
     let (policy, gate, evidence) = example();
     let compiled = engine::compile(&policy.spec).unwrap();
     let doc = engine::evaluate(&EvaluationInput {
+        context: Default::default(),
         policy_name: "p",
         policy: &compiled,
         gate: &gate.spec,
@@ -244,6 +276,7 @@ fn redaction_keeps_ordinary_passport_text() {
     let (policy, gate, evidence) = example();
     let compiled = engine::compile(&policy.spec).unwrap();
     let e = engine::evaluate(&EvaluationInput {
+        context: Default::default(),
         policy_name: "payment-api-production",
         policy: &compiled,
         gate: &gate.spec,
@@ -273,6 +306,7 @@ fn loaded_secrets_are_masked_by_value_in_the_passport_and_every_export() {
     evidence[0].scope.insert("note".into(), echoed.clone());
     let evaluate = |evidence: &[EvidenceDocument]| {
         engine::evaluate(&EvaluationInput {
+            context: Default::default(),
             policy_name: "payment-api-production",
             policy: &engine::compile(&policy.spec).unwrap(),
             gate: &gate.spec,

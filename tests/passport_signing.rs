@@ -39,6 +39,7 @@ fn signed_seed_passport() -> (PassportSpec, PassportSigner) {
         .collect();
     let compiled = engine::compile(&policy.spec).unwrap();
     let mut doc = engine::evaluate(&EvaluationInput {
+        context: Default::default(),
         policy_name: "payment-api-production",
         policy: &compiled,
         gate: &gate.spec,
@@ -211,6 +212,7 @@ fn an_evaluation_signs_to_the_same_passport_as_passport_sign() {
         .collect();
     let compiled = engine::compile(&policy.spec).unwrap();
     let evaluation = engine::evaluate(&EvaluationInput {
+        context: Default::default(),
         policy_name: "payment-api-production",
         policy: &compiled,
         gate: &gate.spec,

@@ -322,13 +322,33 @@ async fn shadow_allow_admits_with_a_note() {
     assert!(a.warnings[0].contains("enforce mode would admit"));
 }
 
+/// The gate, having proved the release of `image('9')` (it held an ALLOW
+/// passport and ran), until `until` when given.
+fn gate_that_proved_nine(mode: &str, until: Option<jiff::Timestamp>) -> Value {
+    let mut g = gate(mode);
+    g["status"]["provenReleases"] = json!([{
+        "release": "v2.17.9", "image": image('9'), "digest": digest('9'),
+        "passport": "payment-api-production-0000000009", "allowedAt": "2026-11-20T07:00:00Z",
+        "provenAt": "2026-11-20T07:05:00Z", "lastSeenAt": "2026-11-23T06:00:00Z",
+        "rollbackUntil": until
+    }]);
+    g
+}
+
 #[tokio::test]
-async fn the_declared_rollback_image_is_admitted_under_hold_with_a_warning_and_an_event() {
-    let (state, mut events) = World::new("enforce", "HOLD").state();
+async fn a_rollback_to_a_release_the_gate_proved_is_admitted_under_hold_with_a_warning_and_an_event()
+ {
+    let world = World {
+        gates: vec![gate_that_proved_nine("enforce", None)],
+        passports: vec![stored(PASSPORT, passport("HOLD"))],
+    };
+    let (state, mut events) = world.state();
     let a = post(state, fixture("deployment-rollback.json")).await;
     admitted(&a);
     assert!(
-        a.warnings.iter().any(|w| w.contains("rollback")),
+        a.warnings
+            .iter()
+            .any(|w| w.contains("rollback") && w.contains("v2.17.9") && w.contains("proved")),
         "{:?}",
         a.warnings
     );
@@ -336,15 +356,102 @@ async fn the_declared_rollback_image_is_admitted_under_hold_with_a_warning_and_a
     assert_eq!(event.gate, GATE);
     assert_eq!(event.namespace, NS);
     assert_eq!(event.event.reason, "RollbackAdmitted");
+    assert_eq!(
+        event.event.actor.as_deref(),
+        Some("kubernetes-admin"),
+        "the authenticated user of the request"
+    );
 }
 
 #[tokio::test]
-async fn the_rollback_image_is_admitted_even_without_a_passport() {
+async fn a_proven_release_is_a_rollback_target_even_without_a_passport() {
     let world = World {
-        gates: vec![gate("enforce")],
+        gates: vec![gate_that_proved_nine("enforce", None)],
         passports: vec![],
     };
     admitted(&review(world, "deployment-rollback.json").await);
+}
+
+#[tokio::test]
+async fn a_declared_rollback_image_the_gate_never_proved_is_a_promotion_like_any_other() {
+    let a = review(World::new("enforce", "HOLD"), "deployment-rollback.json").await;
+    denied(&a);
+    assert!(
+        a.message.contains("declared rollback image") && a.message.contains("never proved it"),
+        "{}",
+        a.message
+    );
+}
+
+#[tokio::test]
+async fn a_proven_release_past_its_rollback_window_is_no_rollback_target() {
+    let past = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let world = World {
+        gates: vec![gate_that_proved_nine("enforce", Some(past))],
+        passports: vec![stored(PASSPORT, passport("HOLD"))],
+    };
+    denied(&review(world, "deployment-rollback.json").await);
+}
+
+#[tokio::test]
+async fn a_shadow_gate_the_platform_enforces_denies() {
+    // spec.mode is shadow, but the operator applied the namespace's minimum.
+    let mut g = gate("shadow");
+    g["status"]["mode"] = json!("enforce");
+    let world = World {
+        gates: vec![g],
+        passports: vec![stored(PASSPORT, passport("HOLD"))],
+    };
+    let a = review(world, "deployment-update-image.json").await;
+    denied(&a);
+    assert!(a.message.contains("enforce mode"), "{}", a.message);
+}
+
+/// An AdmissionReview of a ReleaseGate update whose pushed evidence was
+/// observed at `observed_at`.
+fn gate_review(observed_at: jiff::Timestamp) -> Vec<u8> {
+    let mut object = gate("enforce");
+    object["spec"]["evidence"] = json!([{
+        "connector": "ingest", "freshness": {"observedAt": observed_at, "maxAgeSeconds": 3600},
+        "facts": [{"name": "active_sev1_incidents", "value": 0}]
+    }]);
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "b4c2f6d2-7a0e-4f7e-a8f4-6f3c2d1e0a99",
+            "kind": {"group": "releasepassport.io", "version": "v1alpha1", "kind": "ReleaseGate"},
+            "resource": {"group": "releasepassport.io", "version": "v1alpha1", "resource": "releasegates"},
+            "name": GATE, "namespace": NS, "operation": "UPDATE",
+            "userInfo": {"username": "system:serviceaccount:payments:ci"},
+            "object": object, "oldObject": gate("enforce")
+        }
+    }))
+    .expect("review")
+}
+
+#[tokio::test]
+async fn pushed_evidence_observed_in_the_future_is_refused_with_an_event_naming_the_pusher() {
+    let (state, mut events) = World::new("enforce", "HOLD").state();
+    let now = jiff::Timestamp::now();
+    admitted(&post(state.clone(), gate_review(now)).await);
+    let a = post(
+        state,
+        gate_review(now + jiff::SignedDuration::from_hours(2)),
+    )
+    .await;
+    denied(&a);
+    assert!(
+        a.message.contains("must not be observed in the future"),
+        "{}",
+        a.message
+    );
+    let event = events.try_recv().expect("an Event on the gate");
+    assert_eq!(event.gate, GATE);
+    assert_eq!(event.event.reason, "EvidenceRefused");
+    assert_eq!(
+        event.event.actor.as_deref(),
+        Some("system:serviceaccount:payments:ci")
+    );
 }
 
 #[tokio::test]

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Checks charts/release-passport with the real tools, against the local
 # control plane (started if needed):
-#   1. the chart's crds/ are identical to crds/;
+#   1. the chart's crds/ are identical to crds/, its files/ to the admission
+#      policies and persona roles under config/;
 #   2. helm lint --strict, and values.schema.json refuses bad values;
 #   3. helm template | kubeconform -strict, with JSON schemas generated from
 #      the control plane's own OpenAPI (our CRDs installed, so the examples'
 #      custom resources are validated against their CRD schemas too);
-#   4. the chart's RBAC equals config/rbac/operator.yaml;
+#   4. the chart's RBAC equals config/rbac/operator.yaml + personas.yaml;
 #   5. the rendered chart is server-side applied into the control plane (the
 #      webhook variant as a server-side dry run).
 # helm and kubeconform are built from the Go module proxy (e2e/tools/tools.sh).
@@ -26,6 +27,10 @@ trap 'rm -rf "$work"' EXIT
 
 say "1. chart CRDs identical to crds/"
 diff -r crds "$chart/crds" >/dev/null || die "$chart/crds differs from crds/ (cp crds/*.yaml $chart/crds/)"
+cmp -s config/admission/policies.yaml "$chart/files/admission-policies.yaml" \
+  || die "$chart/files/admission-policies.yaml differs from config/admission/policies.yaml (cp config/admission/policies.yaml $chart/files/admission-policies.yaml)"
+cmp -s config/rbac/personas.yaml "$chart/files/personas.yaml" \
+  || die "$chart/files/personas.yaml differs from config/rbac/personas.yaml (cp config/rbac/personas.yaml $chart/files/personas.yaml)"
 
 say "2. helm lint and values.schema.json"
 "$helm" lint --strict "$chart" >"$work/lint.txt" 2>&1 || { cat "$work/lint.txt" >&2; die "helm lint failed"; }
@@ -73,13 +78,13 @@ grep -q -- '--registry-credentials-secret=registry-push' "$work/attach.yaml" \
 "$kubeconform" -strict -summary -skip Certificate,Issuer,ServiceMonitor \
   -schema-location "$work/schemas/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
   "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" "$work/webhook-helm.yaml" "$work/attach.yaml" \
-  examples/*.yaml examples/argocd/manifests/*.yaml config/rbac/*.yaml >&2
+  examples/*.yaml examples/argocd/manifests/*.yaml config/rbac/*.yaml config/admission/*.yaml >&2
 
-say "4. chart RBAC equals config/rbac/operator.yaml"
+say "4. chart RBAC equals config/rbac/operator.yaml and config/rbac/personas.yaml"
 "$helm" template release-passport "$chart" --namespace release-passport-system >"$work/default.yaml"
 # YAML to JSON through kubectl (no Python YAML module needed).
 kubectl create --dry-run=client -o json -f "$work/default.yaml" >"$work/default.json"
-kubectl create --dry-run=client -o json -f config/rbac/operator.yaml >"$work/operator.json"
+kubectl create --dry-run=client -o json -f config/rbac/operator.yaml -f config/rbac/personas.yaml >"$work/operator.json"
 python3 - "$work/default.json" "$work/operator.json" <<'PY'
 import json, sys
 def rbac(path):

@@ -89,6 +89,46 @@ impl std::fmt::Display for Mode {
     }
 }
 
+/// Where a fact came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Provenance {
+    /// Read by the operator itself through a ConnectorScope.
+    Pulled,
+    /// Pushed into the ReleaseGate's `spec.evidence` by someone (CI).
+    Pushed,
+    /// A fact of the ReleaseGate itself (connector `releasegate`).
+    Gate,
+}
+
+impl Provenance {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provenance::Pulled => "pulled",
+            Provenance::Pushed => "pushed",
+            Provenance::Gate => "gate",
+        }
+    }
+}
+
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Mode {
+    /// The stricter of two modes.
+    pub fn at_least(self, minimum: Mode) -> Mode {
+        if self == Mode::Enforce || minimum == Mode::Enforce {
+            Mode::Enforce
+        } else {
+            Mode::Shadow
+        }
+    }
+}
+
 /// A reference to an object of a known kind in the same namespace.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct LocalObjectReference {

@@ -46,6 +46,23 @@ use super::{Conditions, SecretKeyReference, conditions_schema};
 #[x_kube(validation = Rule::new("self.connector != 'linear' || has(self.linear)").message("connector linear needs the `linear` scope (issue or team and label)"))]
 #[x_kube(validation = Rule::new("self.connector != 'sentry' || has(self.sentry)").message("connector sentry needs the `sentry` scope (organization and project)"))]
 #[x_kube(validation = Rule::new("self.connector != 'email' || has(self.email)").message("connector email needs the `email` scope (host, from, to)"))]
+#[x_kube(validation = Rule::new("self.connector != 'gitlab' || has(self.gitlab)").message("connector gitlab needs the `gitlab` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'jenkins' || has(self.jenkins)").message("connector jenkins needs the `jenkins` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'github-actions' || has(self.githubActions)").message("connector github-actions needs the `githubActions` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'sonarqube' || has(self.sonarqube)").message("connector sonarqube needs the `sonarqube` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'snyk' || has(self.snyk)").message("connector snyk needs the `snyk` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'datadog' || has(self.datadog)").message("connector datadog needs the `datadog` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'newrelic' || has(self.newrelic)").message("connector newrelic needs the `newrelic` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'launchdarkly' || has(self.launchdarkly)").message("connector launchdarkly needs the `launchdarkly` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'loki' || has(self.loki)").message("connector loki needs the `loki` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'elasticsearch' || has(self.search)").message("connector elasticsearch needs the `search` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'opensearch' || has(self.search)").message("connector opensearch needs the `search` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'argo-rollouts' || has(self.argoRollouts)").message("connector argo-rollouts needs the `argoRollouts` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'flagger' || has(self.flagger)").message("connector flagger needs the `flagger` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'flux' || has(self.flux)").message("connector flux needs the `flux` scope"))]
+#[x_kube(validation = Rule::new("self.connector != 'argo-rollouts' || has(self.serviceAccountName)").message("connector argo-rollouts reads as a ServiceAccount of this namespace: set serviceAccountName"))]
+#[x_kube(validation = Rule::new("self.connector != 'flagger' || has(self.serviceAccountName)").message("connector flagger reads as a ServiceAccount of this namespace: set serviceAccountName"))]
+#[x_kube(validation = Rule::new("self.connector != 'flux' || has(self.serviceAccountName)").message("connector flux reads as a ServiceAccount of this namespace: set serviceAccountName"))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorScopeSpec {
     /// Which connector reads this scope.
@@ -86,6 +103,45 @@ pub struct ConnectorScopeSpec {
     /// SMTP server and recipients of decision notifications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailScope>,
+    /// GitLab CI: the project whose pipeline for the release's commit is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab: Option<super::GitLabScope>,
+    /// Jenkins: the job whose build for the release is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jenkins: Option<super::JenkinsScope>,
+    /// GitHub Actions: the repository whose run for the release is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_actions: Option<super::GitHubActionsScope>,
+    /// SonarQube: the project whose quality gate is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sonarqube: Option<super::SonarQubeScope>,
+    /// Snyk: the project whose issues are counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snyk: Option<super::SnykScope>,
+    /// Datadog: monitors by tag and allowlisted metric queries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datadog: Option<super::DatadogScope>,
+    /// New Relic: the entity whose alerts and golden signals are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newrelic: Option<super::NewRelicScope>,
+    /// LaunchDarkly: one flag in one environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launchdarkly: Option<super::LaunchDarklyScope>,
+    /// Loki: allowlisted LogQL metric queries (counts, never log lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loki: Option<super::LokiScope>,
+    /// Elasticsearch or OpenSearch: allowlisted count queries on one index pattern.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<super::SearchScope>,
+    /// Argo Rollouts: a Rollout of this namespace, read as serviceAccountName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argo_rollouts: Option<super::ArgoRolloutsScope>,
+    /// Flagger: a Canary of this namespace, read as serviceAccountName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flagger: Option<super::FlaggerScope>,
+    /// Flux: a Kustomization or HelmRelease, read as serviceAccountName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flux: Option<super::FluxScope>,
     /// Provider-side identifiers for SaaS connectors (project, service, ...).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub ids: std::collections::BTreeMap<String, String>,
@@ -136,6 +192,38 @@ pub enum ConnectorKind {
     Slack,
     /// Email over SMTP: notifications out on a decision change.
     Email,
+    /// GitLab CI pipeline of the release's commit: status, jobs, deploy job, environment.
+    Gitlab,
+    /// Jenkins build of the release: result, artifacts, parameters.
+    Jenkins,
+    /// GitHub Actions run of the release: conclusion, jobs, artifacts, attestations.
+    #[serde(rename = "github-actions")]
+    GithubActions,
+    /// SonarQube quality gate of a project, branch or pull request.
+    Sonarqube,
+    /// Snyk project issues by severity.
+    Snyk,
+    /// Datadog monitor states by tag and allowlisted metric queries.
+    Datadog,
+    /// New Relic entity alert severity, open violations, golden signals and NRQL queries.
+    Newrelic,
+    /// LaunchDarkly flag state and rollout in one environment.
+    Launchdarkly,
+    /// Loki LogQL metric queries (counts only).
+    Loki,
+    /// Elasticsearch count queries (counts only).
+    Elasticsearch,
+    /// OpenSearch count queries (counts only).
+    Opensearch,
+    /// Argo Rollouts Rollout phase, step, canary weight and AnalysisRuns.
+    #[serde(rename = "argo-rollouts")]
+    ArgoRollouts,
+    /// Flagger Canary phase and failed checks.
+    Flagger,
+    /// Flux Kustomization or HelmRelease readiness and applied revision.
+    Flux,
+    /// Trivy scan reports pushed by CI (`releasepassport gate --trivy-report`): pulls nothing.
+    Trivy,
 }
 
 impl ConnectorKind {
@@ -155,6 +243,21 @@ impl ConnectorKind {
             ConnectorKind::Linear => "linear",
             ConnectorKind::Slack => "slack",
             ConnectorKind::Email => "email",
+            ConnectorKind::Gitlab => "gitlab",
+            ConnectorKind::Jenkins => "jenkins",
+            ConnectorKind::GithubActions => "github-actions",
+            ConnectorKind::Sonarqube => "sonarqube",
+            ConnectorKind::Snyk => "snyk",
+            ConnectorKind::Datadog => "datadog",
+            ConnectorKind::Newrelic => "newrelic",
+            ConnectorKind::Launchdarkly => "launchdarkly",
+            ConnectorKind::Loki => "loki",
+            ConnectorKind::Elasticsearch => "elasticsearch",
+            ConnectorKind::Opensearch => "opensearch",
+            ConnectorKind::ArgoRollouts => "argo-rollouts",
+            ConnectorKind::Flagger => "flagger",
+            ConnectorKind::Flux => "flux",
+            ConnectorKind::Trivy => "trivy",
         }
     }
 
@@ -173,7 +276,33 @@ impl ConnectorKind {
         ConnectorKind::Linear,
         ConnectorKind::Slack,
         ConnectorKind::Email,
+        // Pipelines, quality, observability and rollouts.
+        ConnectorKind::Gitlab,
+        ConnectorKind::Jenkins,
+        ConnectorKind::GithubActions,
+        ConnectorKind::Sonarqube,
+        ConnectorKind::Snyk,
+        ConnectorKind::Datadog,
+        ConnectorKind::Newrelic,
+        ConnectorKind::Launchdarkly,
+        ConnectorKind::Loki,
+        ConnectorKind::Elasticsearch,
+        ConnectorKind::Opensearch,
+        ConnectorKind::ArgoRollouts,
+        ConnectorKind::Flagger,
+        ConnectorKind::Flux,
+        ConnectorKind::Trivy,
     ];
+}
+
+impl ConnectorKind {
+    /// Connectors whose facts CI pushes (through the gate's `spec.evidence`)
+    /// rather than the operator pulling them: `ingest` and `trivy` (a Trivy
+    /// report summarised by `releasepassport gate --trivy-report`). Every
+    /// other connector's name is reserved from pushed evidence.
+    pub fn is_pushed(self) -> bool {
+        matches!(self, ConnectorKind::Ingest | ConnectorKind::Trivy)
+    }
 }
 
 impl std::fmt::Display for ConnectorKind {

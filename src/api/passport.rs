@@ -4,7 +4,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Approval, Conditions, Decision, Mode, conditions_schema};
+use super::{Conditions, Decision, Mode, Provenance, conditions_schema};
 
 /// The signed decision record.
 ///
@@ -52,8 +52,15 @@ pub struct PassportSpec {
     pub release: String,
     /// Target environment.
     pub environment: String,
-    /// Mode of the gate at evaluation time.
+    /// Mode the decision applies in: the gate's, or `enforce` when its
+    /// namespace or Policy makes enforce the minimum.
     pub mode: Mode,
+    /// The mode the gate asked for, when a platform minimum overrode it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_mode: Option<Mode>,
+    /// What made enforce the minimum, when it overrode `requestedMode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_by: Option<String>,
     /// The decision.
     pub decision: Decision,
     /// Weighted share of required evidence present and fresh, in percent.
@@ -70,6 +77,9 @@ pub struct PassportSpec {
     pub policy: PolicyRecord,
     /// Who or what asked for the decision (controller, CLI user, CI run).
     pub actor: String,
+    /// The authenticated user who applied the release to the gate, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_by: Option<String>,
     /// Outcome of every rule.
     #[serde(default)]
     pub policy_results: Vec<PolicyResult>,
@@ -79,9 +89,9 @@ pub struct PassportSpec {
     /// Rollback readiness.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackRecord>,
-    /// Approvals counted.
+    /// Approvals considered, with whether each counted and why not.
     #[serde(default)]
-    pub approvals: Vec<Approval>,
+    pub approvals: Vec<ApprovalRecord>,
     /// Waivers considered, with whether each was still valid.
     #[serde(default)]
     pub waivers: Vec<WaiverRecord>,
@@ -193,6 +203,9 @@ pub struct PolicyResult {
     /// When the evidence was observed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<jiff::Timestamp>,
+    /// Whether the fact was pulled by the operator, pushed, or is the gate's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     /// Why the rule has this state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -217,6 +230,12 @@ pub struct EvidenceSummary {
     /// Number of facts the evidence carried.
     #[serde(default)]
     pub fact_count: u32,
+    /// `pulled` by the operator through a ConnectorScope, or `pushed` into the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+    /// The authenticated user who pushed it (pushed evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_by: Option<String>,
     /// `sha256:<hex>` of the evidence document as evaluated (its RFC 8785
     /// canonical JSON): whoever holds the document can show it was this input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,12 +253,49 @@ pub struct RollbackRecord {
     pub image: Option<String>,
     /// Whether a rollback target is attached (image pinned by digest).
     pub ready: bool,
+    /// Whether the declared rollback image is a release this gate proved
+    /// (held its ALLOW Passport and ran): only then does the webhook admit
+    /// it under any decision. Absent when not known (offline evaluation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proven: Option<bool>,
+}
+
+fn counted_by_default() -> bool {
+    true
+}
+
+/// An approval as considered by an evaluation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRecord {
+    /// The ReleaseApproval object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The authenticated user who approved.
+    pub actor: String,
+    /// Reference such as a change ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// When it was approved (the object's creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<jiff::Timestamp>,
+    /// Whether it counted towards the approval requirement (passports
+    /// written before approvals were judged counted every approval they list).
+    #[serde(default = "counted_by_default")]
+    pub counted: bool,
+    /// Why it did not count (machine-matchable: `SelfApproval`,
+    /// `ServiceAccount`, `OtherRelease`, `OtherDigest`, `DuplicateApprover`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A waiver as considered by an evaluation.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WaiverRecord {
+    /// The ReleaseWaiver object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Waived rule id.
     pub rule_id: String,
     /// Why.
@@ -248,8 +304,13 @@ pub struct WaiverRecord {
     pub actor: String,
     /// Expiry.
     pub expires_at: jiff::Timestamp,
-    /// `active` or `expired` at evaluation time.
+    /// `active`, `expired`, `unmatched` (no such rule) or `refused` (does
+    /// not count: see `refusal`) at evaluation time.
     pub state: String,
+    /// Why a refused waiver does not count (machine-matchable:
+    /// `BeyondMaximumDuration`, `SelfWaiver`, `ServiceAccount`, `OtherDigest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
 }
 
 /// Canary constraints attached to ALLOW_WITH_CANARY.

@@ -2,7 +2,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Conditions, Decision, conditions_schema};
+use super::{Conditions, Decision, Mode, Provenance, conditions_schema};
 
 /// The decision rules a ReleaseGate is evaluated against.
 ///
@@ -68,6 +68,17 @@ pub struct PolicySpec {
     /// Failing them yields ROLLBACK_RECOMMENDED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_deploy: Option<PostDeployPolicy>,
+    /// Which waivers count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<WaiverPolicy>,
+    /// Which releases are rollback targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackPolicy>,
+    /// The weakest mode gates using this Policy are evaluated in: with
+    /// `enforce`, a gate whose `spec.mode` is `shadow` is evaluated, and
+    /// guarded by the webhook, as `enforce` (its passports say so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_mode: Option<Mode>,
     /// Stop the line while an incident of this priority (or a more severe
     /// one) is open on the service: a BLOCK rule `incident-freeze` over the
     /// incident connector's facts, whose next action names the incident.
@@ -142,6 +153,13 @@ pub struct PolicyRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1000))]
     pub weight: Option<u32>,
+    /// Where the fact must come from: `pulled` (read by the operator through
+    /// a ConnectorScope) or `pushed` (pushed into the gate's
+    /// `spec.evidence`). Evidence from elsewhere counts as missing for this
+    /// rule. Unset: either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == 'pulled' || self == 'pushed'").message("provenance is pulled or pushed"))]
+    pub provenance: Option<Provenance>,
 }
 
 fn default_on_fail() -> Decision {
@@ -224,6 +242,43 @@ pub struct ApprovalPolicy {
     /// every rule whose onFail is REQUIRE_APPROVAL.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<String>,
+    /// Whether the user who applied a release may approve it. Defaults to
+    /// false: such an approval does not count.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_self_approval: bool,
+    /// Whether approvals by ServiceAccounts (`system:serviceaccount:...`)
+    /// count. Defaults to false: approvals are for people.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_service_accounts: bool,
+}
+
+/// Which waivers count.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WaiverPolicy {
+    /// Longest lifetime of a waiver, from its creation to its `expiresAt`,
+    /// in seconds. A waiver that would last longer does not count. Defaults
+    /// to 604800 (7 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60))]
+    pub max_duration_seconds: Option<i64>,
+    /// Whether the user who applied a release may waive its rules. Defaults to false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_self_waiver: bool,
+    /// Whether waivers by ServiceAccounts count. Defaults to false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_service_accounts: bool,
+}
+
+/// Which releases are rollback targets.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackPolicy {
+    /// How long after it last ran a proven release stays a rollback target,
+    /// in seconds. Unset: as long as it is among the gate's 10 newest proven releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60))]
+    pub window_seconds: Option<i64>,
 }
 
 /// Rules checked after promotion.

@@ -65,21 +65,37 @@ pub struct ReleaseGateSpec {
     /// The workload the admission webhook guards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
-    /// Human approvals (e.g. a change ticket).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 50))]
-    pub approvals: Vec<Approval>,
-    /// Temporary exceptions to single rules. Expired waivers do not count.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 50))]
-    pub waivers: Vec<Waiver>,
     /// Post-deploy watch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<Watch>,
-    /// Evidence pushed by CI (connector `ingest`), in the connector evidence shape.
+    /// Evidence pushed by CI, in the connector evidence shape. Pushed
+    /// evidence never carries the name of a connector the operator pulls
+    /// (`prometheus`, `argocd`, ...): it is told apart from pulled evidence
+    /// in every passport, with the identity that pushed it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub evidence: Vec<EvidenceDocument>,
+    /// The authenticated identities of the last requests that changed the
+    /// release, the evidence and the configuration of the gate. Filled in at
+    /// admission from each request's user; any other value is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_by: Option<AppliedBy>,
+}
+
+/// Who changed which part of a gate, as authenticated by the apiserver.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedBy {
+    /// The user who applied the current release (`release`, `artifact`, `rollback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// The user who pushed the current `evidence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// The user who created the gate or last changed its configuration
+    /// (`mode`, `policyRef`, `connectorScopes`, `target`, `watch`, `service`, `environment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<String>,
 }
 
 /// The artifact being promoted.
@@ -124,7 +140,9 @@ pub struct Rollback {
     /// Release identifier of the previous good release, e.g. `v2.17.9`.
     #[schemars(length(min = 1, max = 253))]
     pub release: String,
-    /// Its image, pinned by digest. A change back to this image is always admitted.
+    /// Its image, pinned by digest. The admission webhook admits a change
+    /// back to it under any decision only when the gate itself proved it
+    /// (`status.provenReleases`); otherwise it is an ordinary promotion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[^\\\\s@]+@sha256:[a-f0-9]{64}$')").message("rollback.image must be pinned by digest (image@sha256:<64 lowercase hex characters>)").reason(Reason::FieldValueInvalid))]
     #[schemars(length(max = 1024))]
@@ -144,38 +162,6 @@ pub struct Target {
     /// Name, in the same namespace.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
-}
-
-/// A human approval.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Approval {
-    /// Who approved.
-    #[schemars(length(min = 1, max = 253))]
-    pub actor: String,
-    /// Reference such as a change ticket, e.g. `CHG-1042`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
-    /// When the approval was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approved_at: Option<jiff::Timestamp>,
-}
-
-/// A temporary exception to one rule.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Waiver {
-    /// Id of the waived rule.
-    #[schemars(length(min = 1, max = 63))]
-    pub rule_id: String,
-    /// Why the rule is waived.
-    #[schemars(length(min = 1, max = 1024))]
-    pub reason: String,
-    /// Who granted the waiver.
-    #[schemars(length(min = 1, max = 253))]
-    pub actor: String,
-    /// When the waiver stops counting. Waivers are always temporary.
-    pub expires_at: jiff::Timestamp,
 }
 
 /// Post-deploy watch settings.
@@ -242,6 +228,76 @@ pub struct ReleaseGateStatus {
     /// so that re-evaluating the same spec never records an entry twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditCursor>,
+    /// The mode the latest evaluation applied: `enforce` when the gate asks
+    /// for it or when its namespace or Policy makes enforce the minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Why the applied mode is stricter than `spec.mode`, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_by: Option<String>,
+    /// Releases this gate proved: their artifact held a verified ALLOW
+    /// Passport of this gate and the target was then seen running it. Only
+    /// these digests are admitted as rollbacks under any decision. Newest
+    /// first, at most 10; the Policy's `rollback.windowSeconds` bounds how
+    /// long after it last ran a release stays a rollback target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub proven_releases: Vec<ProvenRelease>,
+    /// Digests that held an ALLOW Passport of this gate and have not yet
+    /// been seen running (they become proven when they are). Newest first, at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub allowed_releases: Vec<ProvenRelease>,
+    /// A ROLLBACK_RECOMMENDED on record: it stays until the target runs a
+    /// proven release again or a new release of the gate is evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_recommended: Option<RollbackRecommendation>,
+}
+
+/// Most entries kept in `status.provenReleases` and `status.allowedReleases`.
+pub const PROVEN_RELEASES_LIMIT: usize = 10;
+
+/// A release a gate proved (or allowed, in `allowedReleases`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvenRelease {
+    /// Release identifier.
+    pub release: String,
+    /// Image reference, pinned by digest.
+    pub image: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// The ALLOW Passport that covered it.
+    pub passport: String,
+    /// When it held that ALLOW Passport.
+    pub allowed_at: jiff::Timestamp,
+    /// When the target was first seen running it (proven releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proven_at: Option<jiff::Timestamp>,
+    /// When the target was last seen running it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<jiff::Timestamp>,
+    /// After this time it is no longer a rollback target (the Policy's
+    /// `rollback.windowSeconds` after it last ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_until: Option<jiff::Timestamp>,
+}
+
+/// ROLLBACK_RECOMMENDED for one release of a gate.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackRecommendation {
+    /// The release that should be rolled back.
+    pub release: String,
+    /// Its digest.
+    pub digest: String,
+    /// When the recommendation was first made.
+    pub since: jiff::Timestamp,
+    /// The Passport that first recommended it.
+    pub passport: String,
+    /// The post-deploy rules that failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing_checks: Vec<String>,
 }
 
 /// Most entries kept in `status.history`.
@@ -262,17 +318,33 @@ pub enum HistoryType {
     WaiverExpired,
     /// The latest Passport is signed with another key than the previous one.
     SigningKeyChanged,
-    /// The admission webhook denied a promotion (recorded as an Event only).
+    /// The admission webhook denied a change of a gated workload.
     AdmissionDenied,
     /// A decision change was delivered to a notification scope (Slack, email).
     NotificationDelivered,
     /// A decision change could not be delivered to a notification scope.
     NotificationFailed,
+    /// An approval does not count (self-approval, a ServiceAccount, another
+    /// release or digest): a refused bypass.
+    ApprovalRefused,
+    /// A waiver does not count (beyond the Policy's maximum duration, a
+    /// ServiceAccount, another digest, an unknown rule): a refused bypass.
+    WaiverRefused,
+    /// The mode the gate is evaluated in changed (spec.mode, or the
+    /// namespace's or Policy's minimum).
+    ModeChanged,
+    /// The admission webhook admitted a change back to a proven release
+    /// under a decision that does not allow promotion.
+    RollbackAdmitted,
+    /// The admission webhook refused pushed evidence (observed in the future).
+    EvidenceRefused,
+    /// The target runs a proven release again after ROLLBACK_RECOMMENDED.
+    Restored,
 }
 
 impl HistoryType {
     /// Every kind, in declaration order.
-    pub const ALL: [HistoryType; 8] = [
+    pub const ALL: [HistoryType; 14] = [
         HistoryType::DecisionChanged,
         HistoryType::ApprovalAdded,
         HistoryType::WaiverAdded,
@@ -281,6 +353,12 @@ impl HistoryType {
         HistoryType::AdmissionDenied,
         HistoryType::NotificationDelivered,
         HistoryType::NotificationFailed,
+        HistoryType::ApprovalRefused,
+        HistoryType::WaiverRefused,
+        HistoryType::ModeChanged,
+        HistoryType::RollbackAdmitted,
+        HistoryType::EvidenceRefused,
+        HistoryType::Restored,
     ];
 
     /// The wire name, also the `reason` of the Kubernetes Event.
@@ -294,6 +372,12 @@ impl HistoryType {
             HistoryType::AdmissionDenied => "AdmissionDenied",
             HistoryType::NotificationDelivered => "NotificationDelivered",
             HistoryType::NotificationFailed => "NotificationFailed",
+            HistoryType::ApprovalRefused => "ApprovalRefused",
+            HistoryType::WaiverRefused => "WaiverRefused",
+            HistoryType::ModeChanged => "ModeChanged",
+            HistoryType::RollbackAdmitted => "RollbackAdmitted",
+            HistoryType::EvidenceRefused => "EvidenceRefused",
+            HistoryType::Restored => "Restored",
         }
     }
 
@@ -327,7 +411,8 @@ pub struct GateHistoryEntry {
     /// The Passport that records the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passport: Option<String>,
-    /// Who approved or granted the waiver.
+    /// The authenticated user behind the event: who approved, waived,
+    /// changed the mode, or made the admitted or refused request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
     /// What happened, in one sentence (redacted); also the Event's note.
@@ -342,18 +427,25 @@ pub struct AuditCursor {
     /// Key id of the latest Passport's signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_key_id: Option<String>,
-    /// Approvals already recorded (`actor|reference|approvedAt`).
+    /// Approvals already recorded (`<name>|<state>`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub approvals: Vec<String>,
-    /// Waivers already recorded as added (`ruleId|actor|expiresAt`).
+    /// Waivers already recorded as added or refused (`<name>|<state>`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub waivers: Vec<String>,
-    /// Waivers already recorded as expired (`ruleId|actor|expiresAt`).
+    /// Waivers already recorded as expired (object names).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub expired_waivers: Vec<String>,
+    /// The mode on record (`<requested>/<applied>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Admission Events of the webhook already recorded (Event names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub admission_events: Vec<String>,
     /// The image last counted as promoted (release metrics count each image once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_image: Option<String>,

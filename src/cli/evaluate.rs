@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 
-use crate::api::Mode;
+use crate::api::{Mode, ReleaseApproval, ReleaseWaiver};
 use crate::engine::{self, EvaluationInput, Stage};
 use crate::passport::{self, PassportSigner};
 
@@ -36,6 +36,8 @@ pub enum StageArg {
     "      --evidence evidence/ --key releasepassport.key --out passport.json\n",
     "  releasepassport evaluate --policy policy.yaml --release releasegate.yaml \\\n",
     "      --evidence argocd.json --evidence prometheus.json --now 2026-05-17T06:30:00Z --output json\n",
+    "  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ \\\n",
+    "      --approval approval.yaml --waiver waiver.yaml   # count them as the operator would\n",
     "\n",
     "Exit codes:\n",
     "  0  ALLOW or ALLOW_WITH_CANARY, or any decision in shadow mode\n",
@@ -55,6 +57,9 @@ pub struct EvaluateArgs {
     /// Evidence file or directory, in the connector evidence shape (repeatable).
     #[arg(long, value_name = "FILE_OR_DIR", num_args = 1..)]
     pub evidence: Vec<PathBuf>,
+    /// Trivy JSON report of the release's image, summarised into `trivy` facts (repeatable). A report of another image is refused.
+    #[arg(long = "trivy-report", value_name = "FILE")]
+    pub trivy_reports: Vec<PathBuf>,
     /// ed25519 private key (PKCS#8 PEM) to sign with; without it the passport is written unsigned.
     #[arg(long, value_name = "KEY.pem")]
     pub key: Option<PathBuf>,
@@ -81,6 +86,12 @@ pub struct EvaluateArgs {
     /// Which rules to evaluate.
     #[arg(long, value_enum, default_value_t = StageArg::PreDeploy)]
     pub stage: StageArg,
+    /// ReleaseApproval objects (YAML or JSON, one or a list per file) to count, as a cluster would (repeatable).
+    #[arg(long = "approval", value_name = "FILE")]
+    pub approvals: Vec<PathBuf>,
+    /// ReleaseWaiver objects (YAML or JSON, one or a list per file) to count, as a cluster would (repeatable).
+    #[arg(long = "waiver", value_name = "FILE")]
+    pub waivers: Vec<PathBuf>,
 }
 
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
@@ -95,13 +106,36 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
         )
     })?;
     let (gate, gate_ref) = input::load_gate(&args.release)?;
-    let evidence = input::load_evidence(&args.evidence)?;
+    let mut evidence = input::load_evidence(&args.evidence)?;
+    let approval_objects: Vec<ReleaseApproval> =
+        input::load_objects(&args.approvals, "ReleaseApproval")?;
+    let waiver_objects: Vec<ReleaseWaiver> = input::load_objects(&args.waivers, "ReleaseWaiver")?;
+    let approvals: Vec<engine::ApprovalInput<'_>> = approval_objects
+        .iter()
+        .map(|a| engine::ApprovalInput {
+            name: a.metadata.name.as_deref().unwrap_or("approval"),
+            spec: &a.spec,
+            created_at: a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+        .collect();
+    let waivers: Vec<engine::WaiverInput<'_>> = waiver_objects
+        .iter()
+        .map(|w| engine::WaiverInput {
+            name: w.metadata.name.as_deref().unwrap_or("waiver"),
+            spec: &w.spec,
+            created_at: w.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+        .collect();
     let now = match &args.now {
         Some(s) => s
             .parse::<jiff::Timestamp>()
             .map_err(|e| anyhow!("--now: {s:?} is not an RFC 3339 timestamp: {e}"))?,
         None => jiff::Timestamp::now(),
     };
+    evidence.extend(
+        input::load_trivy_reports(&args.trivy_reports, &gate.artifact.image, now)
+            .map_err(|e| anyhow!("{e} (release: {})", args.release.display()))?,
+    );
     let signer = match &args.key {
         Some(path) => {
             let pem = input::read_text(path)?;
@@ -126,6 +160,11 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
         stage: match args.stage {
             StageArg::PreDeploy => Stage::PreDeploy,
             StageArg::PostDeploy => Stage::PostDeploy,
+        },
+        context: engine::GateContext {
+            approvals: &approvals,
+            waivers: &waivers,
+            ..Default::default()
         },
     })
     .map_err(|e| anyhow!("{}: spec.{e}", args.release.display()))?;
@@ -204,6 +243,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<i32> {
                     ));
                 }
             }
+            summary::push_approvals_and_waivers(&mut s, &doc);
             summary::push_next_actions(&mut s, &doc);
             if let Some(c) = &doc.canary {
                 s.push_str(&format!(

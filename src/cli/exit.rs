@@ -17,8 +17,12 @@ pub const REQUIRE_APPROVAL: i32 = 4;
 pub const BLOCK: i32 = 5;
 /// ROLLBACK_RECOMMENDED in enforce mode.
 pub const ROLLBACK_RECOMMENDED: i32 = 6;
-/// `gate`: no decision for the applied generation within `--timeout`.
+/// `gate`: no decision for the applied generation within `--timeout`
+/// (`approve`/`waive --wait`: not judged within `--timeout`).
 pub const TIMEOUT: i32 = 7;
+/// `approve`/`waive --wait`: the approval or waiver does not count (self-approval,
+/// a ServiceAccount, beyond the Policy's maximum duration, ...).
+pub const NOT_COUNTED: i32 = 8;
 
 /// The exit code of a decision: 0 in shadow mode or when the decision allows
 /// promotion, else the decision's own code.
@@ -49,7 +53,8 @@ pub const HELP: &str = "Exit codes:
   4  REQUIRE_APPROVAL (enforce mode)
   5  BLOCK (enforce mode)
   6  ROLLBACK_RECOMMENDED (enforce mode)
-  7  gate: no decision within --timeout";
+  7  gate: no decision within --timeout
+  8  approve/waive --wait: it does not count";
 
 #[cfg(test)]
 mod tests {
@@ -76,7 +81,7 @@ mod tests {
         assert!(
             codes
                 .iter()
-                .all(|c| ![OK, VERIFY_FAILED, BAD_INPUT, TIMEOUT].contains(c))
+                .all(|c| ![OK, VERIFY_FAILED, BAD_INPUT, TIMEOUT, NOT_COUNTED].contains(c))
         );
     }
 }

@@ -46,14 +46,18 @@ pub enum SummaryFormat {
     "      --image registry.example.com/payment-api@sha256:3f5d...b1a0 \\\n",
     "      --source-sha \"$GITHUB_SHA\" --build-provider github-actions --build-id \"$GITHUB_RUN_ID\" \\\n",
     "      --policy payment-api-production --connector-scope payment-api-runtime \\\n",
-    "      --evidence ci-evidence.json --out passport.json --markdown \"$GITHUB_STEP_SUMMARY\"\n",
+    "      --evidence ci-evidence.json --trivy-report trivy.json --out passport.json \\\n",
+    "      --markdown \"$GITHUB_STEP_SUMMARY\"\n",
     "  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment staging \\\n",
-    "      --image registry.example.com/payment-api@sha256:3f5d...b1a0 --policy payment-api-staging \\\n",
-    "      --approval alice@example.com:CHG-1042 --rollback-release v2.17.9 \\\n",
+    "      --image registry.example.com/payment-api@sha256:3f5d...b1a0 \\\n",
+    "      --rollback-release v2.17.9 \\\n",
     "      --rollback-image registry.example.com/payment-api@sha256:9a8b...0f1e --timeout 10m --output json\n",
     "\n",
-    "The gate is applied with the field manager releasepassport-gate (fields it omits and owned\n",
-    "before are removed; fields other managers own stay). The command then waits until the\n",
+    "The gate is applied with the field manager releasepassport-gate. A pipeline changes only a\n",
+    "gate's release, artifact, rollback and evidence: on an existing gate the command keeps its\n",
+    "mode, policy and connector scopes unless --mode, --policy or --connector-scope say otherwise,\n",
+    "and changing those (or creating a gate) needs the configure verb on the gate. Approvals are\n",
+    "not given here: approvers run `releasepassport approve`. The command then waits until the\n",
     "operator's status describes the applied generation, so an earlier release's decision is\n",
     "never reported for this one.\n",
     "\n",
@@ -86,9 +90,11 @@ pub struct GateArgs {
     /// Target environment, e.g. production.
     #[arg(long)]
     pub environment: String,
-    /// shadow records the decision and exits 0; enforce exits non-zero unless the decision allows promotion.
-    #[arg(long, value_enum, default_value_t = ModeArg::Shadow)]
-    pub mode: ModeArg,
+    /// Set the gate's mode: shadow records the decision and exits 0; enforce exits non-zero unless
+    /// the decision allows promotion. Default: the gate's current mode (shadow for a new gate).
+    /// Changing it needs the configure verb.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
     /// Image pinned by digest, e.g. registry.example.com/payment-api@sha256:<64 hex>.
     #[arg(long, value_name = "IMAGE@sha256:DIGEST")]
     pub image: String,
@@ -104,18 +110,19 @@ pub struct GateArgs {
     /// Link to the build run.
     #[arg(long, value_name = "URL")]
     pub build_url: Option<String>,
-    /// Policy (same namespace) to evaluate against (default: the gate name).
+    /// Policy (same namespace) to evaluate against (default: the gate's current one, or the gate
+    /// name for a new gate). Changing it needs the configure verb.
     #[arg(long, value_name = "NAME")]
     pub policy: Option<String>,
     /// ConnectorScope (same namespace) that supplies evidence (repeatable).
     #[arg(long = "connector-scope", value_name = "NAME")]
     pub connector_scopes: Vec<String>,
-    /// Approval as actor[:reference], e.g. alice@example.com:CHG-1042 (repeatable).
-    #[arg(long = "approval", value_name = "ACTOR[:REFERENCE]")]
-    pub approvals: Vec<String>,
     /// CI evidence file or directory (connector evidence shape, JSON or YAML; one document or a list), pushed into spec.evidence (repeatable).
     #[arg(long, value_name = "FILE")]
     pub evidence: Vec<PathBuf>,
+    /// Trivy JSON report of the release's image (trivy image --format json IMAGE@sha256:...), summarised into `trivy` facts and pushed with the evidence (repeatable). A report of another image is refused.
+    #[arg(long = "trivy-report", value_name = "FILE")]
+    pub trivy_reports: Vec<PathBuf>,
     /// Previous good release, for rollback readiness.
     #[arg(long, value_name = "RELEASE")]
     pub rollback_release: Option<String>,
@@ -141,7 +148,7 @@ pub struct GateArgs {
 }
 
 /// `300`, `300s`, `5m`, `1h`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => t.split_at(i),
@@ -166,11 +173,15 @@ fn progress(msg: &str) {
     eprintln!("[gate] {msg}");
 }
 
-/// The ReleaseGate object to apply, from the flags (pure; checks input).
+/// The ReleaseGate object to apply, from the flags and the gate's current
+/// spec when it exists (pure; checks input). The configuration of an
+/// existing gate (mode, policy, connector scopes) is applied unchanged unless
+/// a flag changes it, so that a pipeline's apply changes only the release.
 pub fn desired_gate(
     args: &GateArgs,
     name: &str,
     namespace: &str,
+    current: Option<&crate::api::ReleaseGateSpec>,
 ) -> anyhow::Result<serde_json::Value> {
     if crate::webhook::decide::image_digest(&args.image).is_none() {
         bail!(
@@ -212,38 +223,37 @@ pub fn desired_gate(
     if !build.is_empty() {
         artifact["buildRun"] = build.into();
     }
+    let mode = match (args.mode, current) {
+        (Some(ModeArg::Enforce), _) => Mode::Enforce,
+        (Some(ModeArg::Shadow), _) => Mode::Shadow,
+        (None, Some(c)) => c.mode,
+        (None, None) => Mode::Shadow,
+    };
+    let policy = match (&args.policy, current) {
+        (Some(p), _) => p.clone(),
+        (None, Some(c)) => c.policy_ref.name.clone(),
+        (None, None) => name.to_string(),
+    };
     let mut spec = serde_json::json!({
         "service": args.service,
         "release": args.release,
         "environment": args.environment,
-        "mode": match args.mode { ModeArg::Shadow => "shadow", ModeArg::Enforce => "enforce" },
-        "policyRef": {"name": args.policy.as_deref().unwrap_or(name)},
+        "mode": mode.as_str(),
+        "policyRef": {"name": policy},
         "artifact": artifact,
     });
-    if !args.connector_scopes.is_empty() {
-        spec["connectorScopes"] = args
-            .connector_scopes
+    let scopes: Vec<&str> = if !args.connector_scopes.is_empty() {
+        args.connector_scopes.iter().map(String::as_str).collect()
+    } else {
+        current
+            .map(|c| c.connector_scopes.iter().map(|s| s.name.as_str()).collect())
+            .unwrap_or_default()
+    };
+    if !scopes.is_empty() {
+        spec["connectorScopes"] = scopes
             .iter()
             .map(|n| serde_json::json!({"name": n}))
             .collect();
-    }
-    if !args.approvals.is_empty() {
-        let mut list = Vec::new();
-        for a in &args.approvals {
-            let (actor, reference) = match a.split_once(':') {
-                Some((actor, reference)) => (actor, Some(reference)),
-                None => (a.as_str(), None),
-            };
-            if actor.trim().is_empty() {
-                bail!("--approval: {a:?} has no actor (expected ACTOR[:REFERENCE])");
-            }
-            let mut item = serde_json::json!({"actor": actor});
-            if let Some(r) = reference.filter(|r| !r.is_empty()) {
-                item["reference"] = r.into();
-            }
-            list.push(item);
-        }
-        spec["approvals"] = list.into();
     }
     if let Some(release) = &args.rollback_release {
         let mut rollback = serde_json::json!({"release": release});
@@ -252,8 +262,13 @@ pub fn desired_gate(
         }
         spec["rollback"] = rollback;
     }
-    if !args.evidence.is_empty() {
-        let docs = input::load_evidence(&args.evidence)?;
+    if !args.evidence.is_empty() || !args.trivy_reports.is_empty() {
+        let mut docs = input::load_evidence(&args.evidence)?;
+        docs.extend(input::load_trivy_reports(
+            &args.trivy_reports,
+            &args.image,
+            jiff::Timestamp::now(),
+        )?);
         spec["evidence"] = serde_json::to_value(docs).context("encoding the evidence")?;
     }
     Ok(serde_json::json!({
@@ -271,7 +286,7 @@ pub fn run(args: &GateArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|| format!("{}-{}", args.service, args.environment));
     // Check every flag and file before touching the cluster.
     let placeholder_ns = args.namespace.clone().unwrap_or_default();
-    desired_gate(args, &name, &placeholder_ns)?;
+    desired_gate(args, &name, &placeholder_ns, None)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -355,7 +370,13 @@ async fn run_async(args: &GateArgs, name: String) -> anyhow::Result<i32> {
         .unwrap_or_else(|| config.default_namespace.clone());
     let client = kube::Client::try_from(config).context("creating the Kubernetes client")?;
     let gates: Api<ReleaseGate> = Api::namespaced(client.clone(), &namespace);
-    let desired = desired_gate(args, &name, &namespace)?;
+    let current = gates.get_opt(&name).await.map_err(|e| match e {
+        kube::Error::Api(s) if s.code == 404 => anyhow!(
+            "releasegate {namespace}/{name}: the ReleaseGate API is not served (install the CRDs: releasepassport crds | kubectl apply -f -)"
+        ),
+        e => anyhow!("releasegate {namespace}/{name}: {e}"),
+    })?;
+    let desired = desired_gate(args, &name, &namespace, current.as_ref().map(|g| &g.spec))?;
 
     let applied = gates
         .patch(
@@ -367,6 +388,10 @@ async fn run_async(args: &GateArgs, name: String) -> anyhow::Result<i32> {
         .map_err(|e| match e {
             kube::Error::Api(s) if s.code == 404 => anyhow!(
                 "releasegate {namespace}/{name}: the ReleaseGate API is not served (install the CRDs: releasepassport crds | kubectl apply -f -)"
+            ),
+            kube::Error::Api(s) if current.is_none() && s.code == 403 => anyhow!(
+                "releasegate {namespace}/{name} does not exist, and this identity may not create it: {}. A platform admin creates and configures gates (the configure verb); the pipeline applies each release to an existing gate",
+                s.message
             ),
             kube::Error::Api(s) => anyhow!(
                 "releasegate {namespace}/{name}: the API refused the gate: {}",
@@ -518,6 +543,7 @@ fn text_summary(
             status.failing_checks.join(", ")
         ));
     }
+    summary::push_approvals_and_waivers(&mut s, doc);
     summary::push_next_actions(&mut s, doc);
     s.push_str(&format!(
         "\nPassport: {} -> {} (signed, key id {})\n",
@@ -627,23 +653,16 @@ mod tests {
             "4821",
             "--connector-scope",
             "payment-api-runtime",
-            "--approval",
-            "alice@example.com:CHG-1042",
-            "--approval",
-            "bob",
             "--rollback-release",
             "v2.17.9",
         ]);
-        let gate = desired_gate(&args, "payment-api-production", "payments").expect("gate");
+        let gate = desired_gate(&args, "payment-api-production", "payments", None).expect("gate");
         let spec = &gate["spec"];
         assert_eq!(spec["mode"], "enforce");
         assert_eq!(spec["policyRef"]["name"], "payment-api-production");
         assert_eq!(spec["artifact"]["buildRun"]["id"], "4821");
         assert_eq!(spec["connectorScopes"][0]["name"], "payment-api-runtime");
-        assert_eq!(
-            spec["approvals"],
-            serde_json::json!([{"actor": "alice@example.com", "reference": "CHG-1042"}, {"actor": "bob"}])
-        );
+        assert!(spec.get("approvals").is_none());
         assert_eq!(spec["rollback"], serde_json::json!({"release": "v2.17.9"}));
         assert!(spec.get("evidence").is_none());
         // The applied object is a valid ReleaseGate.
@@ -655,9 +674,45 @@ mod tests {
     fn an_image_without_digest_is_refused_before_any_cluster_call() {
         let mut args = parse(&[]);
         args.image = "registry.example.com/payment-api:v2.18.4".into();
-        let err = desired_gate(&args, "x", "y").expect_err("refused");
+        let err = desired_gate(&args, "x", "y", None).expect_err("refused");
         assert!(err.to_string().starts_with("--image: "), "{err}");
         assert!(err.to_string().contains("not pinned by digest"), "{err}");
+    }
+
+    #[test]
+    fn on_an_existing_gate_the_configuration_is_kept_unless_a_flag_changes_it() {
+        let existing: ReleaseGate = serde_json::from_value(serde_json::json!({
+            "apiVersion": "releasepassport.io/v1alpha1", "kind": "ReleaseGate",
+            "metadata": {"name": "payment-api-production"},
+            "spec": {"service": "payment-api", "release": "v2.18.3", "environment": "production",
+                     "mode": "enforce", "policyRef": {"name": "strict"},
+                     "connectorScopes": [{"name": "runtime"}],
+                     "artifact": {"image": "registry.example.com/payment-api@sha256:1111111111111111111111111111111111111111111111111111111111111111"}}
+        }))
+        .expect("gate");
+        let gate = desired_gate(
+            &parse(&[]),
+            "payment-api-production",
+            "payments",
+            Some(&existing.spec),
+        )
+        .expect("gate");
+        let spec = &gate["spec"];
+        assert_eq!(spec["mode"], "enforce", "no --mode: the gate's mode stays");
+        assert_eq!(spec["policyRef"]["name"], "strict");
+        assert_eq!(spec["connectorScopes"][0]["name"], "runtime");
+        assert_eq!(spec["release"], "v2.18.4");
+        let gate = desired_gate(
+            &parse(&["--mode", "shadow"]),
+            "payment-api-production",
+            "payments",
+            Some(&existing.spec),
+        )
+        .expect("gate");
+        assert_eq!(
+            gate["spec"]["mode"], "shadow",
+            "asked for (the apiserver decides)"
+        );
     }
 
     #[test]

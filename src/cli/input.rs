@@ -171,6 +171,73 @@ pub fn load_evidence(paths: &[PathBuf]) -> anyhow::Result<Vec<EvidenceDocument>>
     Ok(docs)
 }
 
+/// Objects of one kind from files (one object, or a list of them, per file).
+pub fn load_objects<T: DeserializeOwned>(paths: &[PathBuf], kind: &str) -> anyhow::Result<Vec<T>> {
+    let mut objects = Vec::new();
+    for path in paths {
+        let items = match parse_value(path, &read_text(path)?)? {
+            serde_json::Value::Array(items) => items,
+            value => vec![value],
+        };
+        for item in items {
+            check_kind(path, &item, kind)?;
+            objects.push(typed(path, item)?);
+        }
+    }
+    Ok(objects)
+}
+
+/// Largest Trivy report read (reports of big images list every package).
+const MAX_TRIVY_REPORT_BYTES: u64 = 256 << 20;
+
+/// Trivy JSON reports summarised into `trivy` evidence for the release
+/// whose image is `image` (pinned by digest); a report of another image is
+/// refused.
+pub fn load_trivy_reports(
+    paths: &[PathBuf],
+    image: &str,
+    now: jiff::Timestamp,
+) -> anyhow::Result<Vec<EvidenceDocument>> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(digest) = crate::webhook::decide::image_digest(image) else {
+        return Err(anyhow!(
+            "--trivy-report: the release's image {image:?} is not pinned by digest, so no report can be checked against it"
+        ));
+    };
+    let mut docs = Vec::new();
+    for path in paths {
+        let size = std::fs::metadata(path)
+            .map_err(|e| {
+                anyhow!(
+                    "{}: cannot read: {}",
+                    path.display(),
+                    one_line(&e.to_string())
+                )
+            })?
+            .len();
+        if size > MAX_TRIVY_REPORT_BYTES {
+            return Err(anyhow!(
+                "{}: larger than {MAX_TRIVY_REPORT_BYTES} bytes; is it a Trivy JSON report?",
+                path.display()
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| {
+            anyhow!(
+                "{}: cannot read: {}",
+                path.display(),
+                one_line(&e.to_string())
+            )
+        })?;
+        docs.push(
+            crate::connectors::trivy::summarise(&bytes, digest, now)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?,
+        );
+    }
+    Ok(docs)
+}
+
 /// Reads a JSON document (a passport).
 pub fn load_json(path: &Path) -> anyhow::Result<serde_json::Value> {
     let text = read_text(path)?;

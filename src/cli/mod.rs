@@ -3,12 +3,14 @@
 mod attach;
 mod audit;
 mod connectors;
+mod connectors_detect;
 mod controller;
 pub mod crds;
 mod evaluate;
 pub mod exit;
 mod export;
 pub mod gate;
+mod grant;
 mod input;
 mod keygen;
 pub mod report;
@@ -23,7 +25,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "releasepassport", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport connectors --output json\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport export passport.json --format dsse --out passport.intoto.jsonl\n  releasepassport attach passport.json --public-key releasepassport.pub --registry-config ~/.docker/config.json\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n  releasepassport audit -n payments --output csv > audit.csv\n  releasepassport report graduation -n payments\n  releasepassport report metrics --window 30d\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout"
+    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport connectors --output json\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport export passport.json --format dsse --out passport.intoto.jsonl\n  releasepassport attach passport.json --public-key releasepassport.pub --registry-config ~/.docker/config.json\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n  releasepassport approve payment-api-production -n payments --reference CHG-1042 --wait\n  releasepassport waive payment-api-production -n payments --rule error-rate --reason \"known flake\" --expires-in 24h\n  releasepassport audit -n payments --output csv > audit.csv\n  releasepassport report graduation -n payments\n  releasepassport report metrics --window 30d\n  releasepassport connectors --detect -n payments\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout\n  8  approve/waive --wait: it does not count"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,8 +38,12 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Run the operator (ReleaseGate controller, metrics and probes).
     Controller(controller::ControllerArgs),
-    /// CI: create or update a ReleaseGate, wait for its Passport, exit by decision and mode.
+    /// CI: apply a release to a ReleaseGate, wait for its Passport, exit by decision and mode.
     Gate(gate::GateArgs),
+    /// Approve a ReleaseGate's current release, as yourself (needs the approve verb on the gate).
+    Approve(grant::ApproveArgs),
+    /// Waive one rule of a ReleaseGate for its current artifact until an expiry (needs the waive verb).
+    Waive(grant::WaiveArgs),
     /// Evaluate a release offline (policy + release + evidence files) and write a signed passport.
     Evaluate(evaluate::EvaluateArgs),
     /// Verify a passport's attestation against a public key, offline.
@@ -64,6 +70,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Crds(args) => crds::run(&args),
         Command::Controller(args) => controller::run(&args),
         Command::Gate(args) => gate::run(&args),
+        Command::Approve(args) => grant::run_approve(&args),
+        Command::Waive(args) => grant::run_waive(&args),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Export(args) => export::run(&args),

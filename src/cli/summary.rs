@@ -47,6 +47,53 @@ pub fn push_decision_and_checks(s: &mut String, doc: &PassportSpec) {
     }
 }
 
+/// Who approved and waived (and what did not count), when anyone did; the
+/// mode a platform minimum imposed; who applied the release.
+pub fn push_approvals_and_waivers(s: &mut String, doc: &PassportSpec) {
+    if let (Some(requested), Some(by)) = (doc.requested_mode, &doc.enforced_by) {
+        s.push_str(&format!(
+            "\nMode: {} (the gate asks for {requested}; {by})\n",
+            doc.mode
+        ));
+    }
+    if let Some(by) = &doc.released_by {
+        s.push_str(&format!("\nReleased by: {by}\n"));
+    }
+    if !doc.approvals.is_empty() {
+        s.push_str("\nApprovals:\n");
+        for a in &doc.approvals {
+            let reference = a
+                .reference
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            let verdict = if a.counted {
+                "counts".to_string()
+            } else {
+                format!(
+                    "does not count: {}",
+                    a.reason.as_deref().unwrap_or("refused")
+                )
+            };
+            s.push_str(&format!("  {}{reference}: {verdict}\n", a.actor));
+        }
+    }
+    if !doc.waivers.is_empty() {
+        s.push_str("\nWaivers:\n");
+        for w in &doc.waivers {
+            let refusal = w
+                .refusal
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "  {} by {} until {}: {}{refusal}\n",
+                w.rule_id, w.actor, w.expires_at, w.state
+            ));
+        }
+    }
+}
+
 /// The numbered next actions, if any.
 pub fn push_next_actions(s: &mut String, doc: &PassportSpec) {
     if !doc.next_actions.is_empty() {

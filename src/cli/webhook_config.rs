@@ -8,7 +8,7 @@ use crate::webhook::config::{self, Endpoint, RenderOptions};
 /// Print the ValidatingWebhookConfiguration of the admission webhook.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  releasepassport webhook-config | kubectl apply -f -\n  releasepassport webhook-config --failure-policy ignore --timeout-seconds 3\n  releasepassport webhook-config --url https://127.0.0.1:8443/validate --ca-bundle-file ca.crt\n\nWithout --ca-bundle-file the caBundle is left empty: run the controller with\n--webhook-self-signed (it patches the caBundle) or let cert-manager's CA injector fill it."
+    after_help = "Examples:\n  releasepassport webhook-config | kubectl apply -f -\n  releasepassport webhook-config --failure-policy ignore --timeout-seconds 3\n  releasepassport webhook-config --enforced-failure-policy fail --evidence-failure-policy ignore\n  releasepassport webhook-config --url https://127.0.0.1:8443/validate --ca-bundle-file ca.crt\n\nWithout --ca-bundle-file the caBundle is left empty: run the controller with\n--webhook-self-signed (it patches the caBundle) or let cert-manager's CA injector fill it."
 )]
 pub struct WebhookConfigArgs {
     /// Name of the ValidatingWebhookConfiguration.
@@ -20,10 +20,19 @@ pub struct WebhookConfigArgs {
     /// More namespaces never sent to the webhook (repeatable).
     #[arg(long = "exclude-namespace", value_name = "NAMESPACE")]
     pub exclude_namespaces: Vec<String>,
-    /// What the apiserver does when the webhook cannot answer: `fail` blocks
-    /// gated changes (safe), `ignore` admits them unchecked (available).
+    /// What the apiserver does when the webhook cannot answer, for gated
+    /// workloads outside enforced namespaces: `fail` blocks gated changes
+    /// (safe), `ignore` admits them unchecked (available; the apiserver's
+    /// admission policy still checks their digests).
     #[arg(long, value_enum, default_value_t = FailurePolicy::Fail)]
     pub failure_policy: FailurePolicy,
+    /// The same, for gated workloads in namespaces labelled releasepassport.io/enforce=true.
+    #[arg(long, value_enum, default_value_t = FailurePolicy::Fail)]
+    pub enforced_failure_policy: FailurePolicy,
+    /// The same, for ReleaseGates (pushed evidence observed in the future);
+    /// the operator ignores such evidence anyway, so `ignore` is safe.
+    #[arg(long, value_enum, default_value_t = FailurePolicy::Ignore)]
+    pub evidence_failure_policy: FailurePolicy,
     /// How long the apiserver waits for an answer (1-30).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..=30))]
     pub timeout_seconds: i32,
@@ -48,6 +57,16 @@ pub struct WebhookConfigArgs {
 pub enum FailurePolicy {
     Fail,
     Ignore,
+}
+
+impl FailurePolicy {
+    /// The API's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Fail => "Fail",
+            FailurePolicy::Ignore => "Ignore",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -75,10 +94,9 @@ pub fn run(args: &WebhookConfigArgs) -> anyhow::Result<i32> {
                 port: args.service_port,
             },
         },
-        failure_policy: match args.failure_policy {
-            FailurePolicy::Fail => "Fail".into(),
-            FailurePolicy::Ignore => "Ignore".into(),
-        },
+        failure_policy: args.failure_policy.as_str().into(),
+        enforced_failure_policy: args.enforced_failure_policy.as_str().into(),
+        evidence_failure_policy: args.evidence_failure_policy.as_str().into(),
         timeout_seconds: args.timeout_seconds,
         ca_bundle_pem,
     };

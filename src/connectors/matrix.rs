@@ -102,7 +102,8 @@ pub struct Row {
     pub seed: bool,
 }
 
-/// Providers found where the operator runs (a detector's answer), by
+/// Providers found where the operator runs and not yet read by any
+/// ConnectorScope (a detector's answer, [`super::detect`]), by
 /// [`Row::connector`] name. Empty when nothing was detected or no detector ran.
 #[derive(Clone, Debug, Default)]
 pub struct Detected(pub std::collections::BTreeSet<String>);
@@ -132,6 +133,10 @@ impl Row {
     /// candidate is a "detected candidate" only once it was detected.
     pub fn status_with(&self, detected: &Detected) -> ConnectorSupport {
         match self.wiring {
+            // Found running where no ConnectorScope reads it yet: guided setup.
+            Wiring::Native(_) | Wiring::Candidate if detected.0.contains(self.connector) => {
+                ConnectorSupport::DetectedCandidate
+            }
             Wiring::Native(kinds)
                 if !kinds.is_empty() && kinds.iter().all(|k| super::adapter(*k).is_some()) =>
             {
@@ -143,9 +148,6 @@ impl Row {
             Wiring::Native(_) | Wiring::Planned => ConnectorSupport::Planned,
             Wiring::Ingest(_) => ConnectorSupport::EvidenceIngest,
             Wiring::Manual(_) => ConnectorSupport::ManualConnector,
-            Wiring::Candidate if detected.0.contains(self.connector) => {
-                ConnectorSupport::DetectedCandidate
-            }
             Wiring::Candidate => ConnectorSupport::Planned,
         }
     }
@@ -161,7 +163,7 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "GitHub Actions",
         category: C::CiCd,
-        wiring: Wiring::Ingest(&[K::Ingest]),
+        wiring: Wiring::Native(&[K::GithubActions]),
         credential: Optional,
         credential_text: "Optional for API pull",
         evidence: "Run ID, source SHA, artifact digest, job status.",
@@ -170,7 +172,7 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "GitLab CI",
         category: C::CiCd,
-        wiring: Wiring::Planned,
+        wiring: Wiring::Native(&[K::Gitlab]),
         credential: Required,
         credential_text: "Required for live project read",
         evidence: "Pipeline status, jobs, source, deploy metadata.",
@@ -179,7 +181,7 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "Jenkins",
         category: C::CiCd,
-        wiring: Wiring::Planned,
+        wiring: Wiring::Native(&[K::Jenkins]),
         credential: Required,
         credential_text: "Required for live job read",
         evidence: "Build result, artifact, environment, deploy job.",
@@ -206,10 +208,10 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "Flux",
         category: C::GitOps,
-        wiring: Wiring::Candidate,
-        credential: Required,
-        credential_text: "Required when promoted to live read",
-        evidence: "Detected GitOps scope and manual evidence path.",
+        wiring: Wiring::Native(&[K::Flux]),
+        credential: Optional,
+        credential_text: "Scoped service account (get on the Kustomization or HelmRelease)",
+        evidence: "Ready, suspended, last applied revision against the release; detected GitOps scope.",
         seed: true,
     },
     Row {
@@ -260,7 +262,7 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "SonarQube",
         category: C::Quality,
-        wiring: Wiring::Planned,
+        wiring: Wiring::Native(&[K::Sonarqube]),
         credential: Required,
         credential_text: "Required for live project read",
         evidence: "Quality gate and scan result evidence.",
@@ -269,7 +271,7 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "Datadog",
         category: C::Observability,
-        wiring: Wiring::Planned,
+        wiring: Wiring::Native(&[K::Datadog]),
         credential: Required,
         credential_text: "Required for live metrics/log read",
         evidence: "Metrics, monitors, logs, and service health.",
@@ -278,7 +280,7 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "New Relic",
         category: C::Observability,
-        wiring: Wiring::Planned,
+        wiring: Wiring::Native(&[K::Newrelic]),
         credential: Required,
         credential_text: "Required for live account read",
         evidence: "APM health and regression signals.",
@@ -287,7 +289,7 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "LaunchDarkly",
         category: C::Rollout,
-        wiring: Wiring::Planned,
+        wiring: Wiring::Native(&[K::Launchdarkly]),
         credential: Required,
         credential_text: "Required for live project read",
         evidence: "Flag rollout status and guarded rollout context.",
@@ -296,25 +298,25 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "Argo Rollouts",
         category: C::Rollout,
-        wiring: Wiring::Candidate,
+        wiring: Wiring::Native(&[K::ArgoRollouts]),
         credential: Optional,
-        credential_text: "Scoped cluster access when enabled",
+        credential_text: "Scoped service account (get on the Rollout, list AnalysisRuns)",
         evidence: "Canary/analysis status via runtime scope.",
         seed: true,
     },
     Row {
         connector: "Flagger",
         category: C::Rollout,
-        wiring: Wiring::Candidate,
+        wiring: Wiring::Native(&[K::Flagger]),
         credential: Optional,
-        credential_text: "Scoped cluster access when enabled",
+        credential_text: "Scoped service account (get on the Canary)",
         evidence: "Canary analysis and rollout condition.",
         seed: true,
     },
     Row {
         connector: "Trivy",
         category: C::Security,
-        wiring: Wiring::Ingest(&[K::Ingest]),
+        wiring: Wiring::Ingest(&[K::Trivy, K::Ingest]),
         credential: Optional,
         credential_text: "No live credential for uploaded reports",
         evidence: "Vulnerability scan artifact and summary.",
@@ -323,7 +325,7 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "Snyk",
         category: C::Security,
-        wiring: Wiring::Planned,
+        wiring: Wiring::Native(&[K::Snyk]),
         credential: Required,
         credential_text: "Required for live org/project read",
         evidence: "Security issue and policy result.",
@@ -378,19 +380,19 @@ pub const ROWS: &[Row] = &[
     Row {
         connector: "Loki",
         category: C::Logs,
-        wiring: Wiring::Planned,
+        wiring: Wiring::Native(&[K::Loki]),
         credential: Optional,
         credential_text: "Optional depending on endpoint auth",
-        evidence: "Redacted log query allowlist: error burst, startup failure.",
+        evidence: "Allowlisted LogQL metric queries: error bursts since deploy (counts, never lines).",
         seed: false,
     },
     Row {
         connector: "Elasticsearch/OpenSearch",
         category: C::Logs,
-        wiring: Wiring::Planned,
+        wiring: Wiring::Native(&[K::Elasticsearch, K::Opensearch]),
         credential: Required,
         credential_text: "Required for live index read",
-        evidence: "Redacted log query allowlist: error burst, startup failure.",
+        evidence: "Allowlisted count queries: error bursts, startup failures (counts, never documents).",
         seed: false,
     },
 ];
@@ -553,7 +555,7 @@ mod tests {
     #[test]
     fn a_candidate_is_detected_only_once_detected() {
         let flux = ROWS.iter().find(|r| r.connector == "Flux").unwrap();
-        assert_eq!(flux.status(), ConnectorSupport::Planned);
+        assert_eq!(flux.status(), ConnectorSupport::NativePull);
         let detected = Detected(["Flux".to_string()].into());
         assert_eq!(
             flux.status_with(&detected),

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use kube::Client;
 
-use crate::api::{ConnectorHealth, ConnectorKind, ConnectorScopeSpec, EvidenceDocument};
+use crate::api::{
+    ConnectorHealth, ConnectorKind, ConnectorScopeSpec, EvidenceDocument, ReleaseGateSpec,
+    SecretKeyReference,
+};
 
 pub mod argocd;
 pub mod email;
@@ -29,10 +32,28 @@ pub mod notify;
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod prometheus;
+pub mod rest;
 mod saas;
 pub mod sentry;
 pub mod servicenow;
 pub mod slack;
+// Pipelines, quality, observability and rollouts.
+pub mod argo_rollouts;
+pub mod datadog;
+pub mod detect;
+pub mod flagger;
+pub mod flux;
+pub mod github_actions;
+pub mod gitlab;
+pub mod jenkins;
+pub mod launchdarkly;
+pub mod loki;
+pub mod newrelic;
+pub mod resources;
+pub mod search;
+pub mod snyk;
+pub mod sonarqube;
+pub mod trivy;
 
 /// Default time a connector may take before it counts as unreachable.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,10 +71,13 @@ pub struct ScopeRequest<'a> {
     pub service: &'a str,
     /// Environment of the gate.
     pub environment: &'a str,
+    /// The gate being evaluated (release, artifact, build run): pipeline
+    /// connectors say whether what they read agrees with it.
+    pub gate: Option<&'a ReleaseGateSpec>,
     /// The clock used for `observedAt`.
     pub now: jiff::Timestamp,
     /// Name of the ReleaseGate being evaluated.
-    pub gate: &'a str,
+    pub gate_name: &'a str,
     /// The release being evaluated, e.g. `v2.18.4`.
     pub release: &'a str,
     /// The release a rollback returns to (the gate's `rollback.release`).
@@ -79,6 +103,38 @@ impl ScopeRequest<'_> {
             .replace("{service}", &escape(self.service))
             .replace("{release}", &escape(self.release))
             .replace("{environment}", &escape(self.environment))
+    }
+
+    /// The gate's source commit SHA, when it names one.
+    pub fn source_sha(&self) -> Option<&str> {
+        self.gate
+            .and_then(|g| g.artifact.source_sha.as_deref())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The gate's release id.
+    pub fn release(&self) -> Option<&str> {
+        self.gate.map(|g| g.release.as_str())
+    }
+
+    /// The gate's image digest (`sha256:<hex>`), when the image is pinned.
+    pub fn image_digest(&self) -> Option<&str> {
+        self.gate
+            .and_then(|g| crate::webhook::decide::image_digest(&g.artifact.image))
+    }
+
+    /// The gate's build run id when its provider is `provider`.
+    pub fn build_run_id(&self, provider: &str) -> Option<&str> {
+        let run = self.gate?.artifact.build_run.as_ref()?;
+        let same_provider = run
+            .provider
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case(provider));
+        run.id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| same_provider && !id.is_empty())
     }
 
     /// Maximum age of this scope's evidence.
@@ -119,6 +175,22 @@ pub fn adapter(kind: ConnectorKind) -> Option<Collector> {
         ConnectorKind::Prometheus => Some(collector!(prometheus)),
         ConnectorKind::Http => Some(collector!(http)),
         ConnectorKind::Ingest => None,
+        // Pipelines, quality, observability and rollouts.
+        ConnectorKind::Gitlab => Some(collector!(gitlab)),
+        ConnectorKind::Jenkins => Some(collector!(jenkins)),
+        ConnectorKind::GithubActions => Some(collector!(github_actions)),
+        ConnectorKind::Sonarqube => Some(collector!(sonarqube)),
+        ConnectorKind::Snyk => Some(collector!(snyk)),
+        ConnectorKind::Datadog => Some(collector!(datadog)),
+        ConnectorKind::Newrelic => Some(collector!(newrelic)),
+        ConnectorKind::Launchdarkly => Some(collector!(launchdarkly)),
+        ConnectorKind::Loki => Some(collector!(loki)),
+        ConnectorKind::Elasticsearch | ConnectorKind::Opensearch => Some(collector!(search)),
+        ConnectorKind::ArgoRollouts => Some(collector!(argo_rollouts)),
+        ConnectorKind::Flagger => Some(collector!(flagger)),
+        ConnectorKind::Flux => Some(collector!(flux)),
+        // Trivy reports are pushed by CI (gate --trivy-report): nothing to pull.
+        ConnectorKind::Trivy => None,
         // Incidents, changes, errors and notifications.
         ConnectorKind::Pagerduty => Some(collector!(pagerduty)),
         ConnectorKind::Jira => Some(collector!(jira)),
@@ -262,7 +334,7 @@ impl Connectors {
         let work = async {
             match adapter(kind) {
                 Some(collect) => collect(self, req).await.map(Some),
-                None if kind == ConnectorKind::Ingest => Ok(None),
+                None if matches!(kind, ConnectorKind::Ingest | ConnectorKind::Trivy) => Ok(None),
                 None => Err(ConnectorError::Invalid(format!(
                     "connector {kind} is {} in the connector matrix: it has no adapter yet; attach its evidence through ingest (ReleaseGate spec.evidence or `releasepassport gate --evidence`)",
                     matrix::support_of(kind).label()
@@ -289,6 +361,16 @@ impl Connectors {
         let Some(secret_ref) = &req.spec.secret_ref else {
             return Ok(None);
         };
+        self.secret_value(req, secret_ref).await.map(Some)
+    }
+
+    /// Reads one Secret key of the scope's namespace, as the scope's
+    /// ServiceAccount when it has one, else as the operator.
+    pub async fn secret_value(
+        &self,
+        req: &ScopeRequest<'_>,
+        secret_ref: &SecretKeyReference,
+    ) -> Result<String, ConnectorError> {
         if let Some(given) = &self.given_secrets {
             let key = (
                 req.namespace.to_string(),
@@ -296,7 +378,7 @@ impl Connectors {
                 secret_ref.key.clone(),
             );
             return match given.get(&key) {
-                Some(value) => Ok(Some(loaded(value))),
+                Some(value) => Ok(loaded(value)),
                 None => Err(ConnectorError::CredentialRequired(format!(
                     "Secret {} (key {}) not found in namespace {}",
                     secret_ref.name, secret_ref.key, req.namespace
@@ -343,7 +425,7 @@ impl Connectors {
                 secret_ref.name, secret_ref.key
             ))
         })?;
-        Ok(Some(loaded(&token)))
+        Ok(loaded(&token))
     }
 }
 

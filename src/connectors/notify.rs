@@ -149,7 +149,7 @@ pub(crate) struct Deliveries(Arc<Mutex<HashMap<DeliveryKey, (u64, Delivery)>>>);
 impl Deliveries {
     fn record(&self, req: &ScopeRequest<'_>, delivery: Delivery) {
         if let Ok(mut map) = self.0.lock() {
-            let key = (req.namespace.into(), req.gate.into(), req.name.into());
+            let key = (req.namespace.into(), req.gate_name.into(), req.name.into());
             let count = map.get(&key).map_or(0, |(n, _)| *n);
             map.insert(key, (count + 1, delivery));
         }
@@ -157,7 +157,7 @@ impl Deliveries {
 
     fn latest(&self, req: &ScopeRequest<'_>) -> Option<(u64, Delivery)> {
         let map = self.0.lock().ok()?;
-        map.get(&(req.namespace.into(), req.gate.into(), req.name.into()))
+        map.get(&(req.namespace.into(), req.gate_name.into(), req.name.into()))
             .cloned()
     }
 }

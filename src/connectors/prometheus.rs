@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::api::{EvidenceDocument, Fact, Freshness, NamedQuery, PrometheusScope};
 use crate::passport::redact;
 
+use super::rest::{BodyError, read_bounded};
 use super::{ConnectorError, Connectors, ScopeRequest, error_chain};
 
 /// Largest answer accepted for one query. One sample needs a few hundred
@@ -340,30 +341,6 @@ pub fn document(
             })
             .collect(),
     }
-}
-
-enum BodyError {
-    TooLarge,
-    Read(reqwest::Error),
-}
-
-/// Reads a body chunk by chunk, giving up past `limit` bytes so a huge
-/// answer is never held in memory.
-async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
-        return Err(BodyError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
-        if body.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

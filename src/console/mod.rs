@@ -8,6 +8,7 @@
 //! the apiserver whether the user may read what it shows (see [`auth`]).
 
 pub mod auth;
+pub mod detection;
 mod routes;
 pub mod simulate;
 pub mod state;
@@ -89,6 +90,10 @@ pub async fn start(
     background.push(tokio::spawn(watches));
     let connectors = Connectors::new(client.clone(), kube_config, connector_timeout)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    background.push(tokio::spawn(detection::run(
+        state.clone(),
+        connectors.clone(),
+    )));
     let console = Arc::new(Console {
         state: state.clone(),
         auth: auth::Auth::new(client, config.session_ttl),

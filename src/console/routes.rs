@@ -551,10 +551,16 @@ async fn simulate_gate(
                 },
             };
             let actor = format!("console:{}", s.user.name);
+            let current = gate
+                .status
+                .as_ref()
+                .and_then(|st| st.passport_name.as_deref())
+                .and_then(|p| console.state.passport(&ns, p));
             match simulate::evaluate(
                 &gate.spec.policy_ref.name,
                 &spec,
                 &gate,
+                current.as_ref().map(|p| &p.spec),
                 &gathered.evidence,
                 now,
                 &actor,

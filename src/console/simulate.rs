@@ -6,9 +6,13 @@ use jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::state::ConsoleState;
-use crate::api::{EvidenceDocument, PolicySpec, ReleaseGate};
+use crate::api::{
+    EvidenceDocument, PassportSpec, PolicySpec, ReleaseApprovalSpec, ReleaseGate, ReleaseWaiverSpec,
+};
 use crate::connectors::{Connectors, ScopeRequest};
-use crate::engine::{self, Evaluation, EvaluationInput, Stage};
+use crate::engine::{
+    self, ApprovalInput, Evaluation, EvaluationInput, GateContext, Stage, WaiverInput,
+};
 
 /// Largest policy text the simulator accepts.
 pub const MAX_POLICY_BYTES: usize = 256 * 1024;
@@ -46,8 +50,9 @@ pub async fn gather(
             spec: &scope.spec,
             service: &gate.spec.service,
             environment: &gate.spec.environment,
+            gate: Some(&gate.spec),
             now,
-            gate: &gate.name_any(),
+            gate_name: &gate.name_any(),
             release: &gate.spec.release,
             previous_release: gate.spec.rollback.as_ref().map(|r| r.release.as_str()),
         };
@@ -85,11 +90,51 @@ pub fn parse_policy(text: &str) -> Result<PolicySpec, String> {
     })
 }
 
-/// Evaluates `gate` under `policy` with `evidence`, unsigned.
+/// The approvals and waivers that counted in `current` (the gate's current
+/// Passport), as objects the engine can count again.
+fn grants_of(
+    gate: &ReleaseGate,
+    current: Option<&PassportSpec>,
+) -> (Vec<ReleaseApprovalSpec>, Vec<ReleaseWaiverSpec>) {
+    let Some(p) = current.filter(|p| p.release == gate.spec.release) else {
+        return (Vec::new(), Vec::new());
+    };
+    let approvals = p
+        .approvals
+        .iter()
+        .filter(|a| a.counted)
+        .map(|a| ReleaseApprovalSpec {
+            gate: gate.name_any(),
+            release: p.release.clone(),
+            digest: p.artifact.digest.clone(),
+            reference: a.reference.clone(),
+            comment: None,
+            approver: a.actor.clone(),
+        })
+        .collect();
+    let waivers = p
+        .waivers
+        .iter()
+        .filter(|w| w.state == "active")
+        .map(|w| ReleaseWaiverSpec {
+            gate: gate.name_any(),
+            rule_id: w.rule_id.clone(),
+            digest: p.artifact.digest.clone(),
+            reason: w.reason.clone(),
+            expires_at: w.expires_at,
+            author: w.actor.clone(),
+        })
+        .collect();
+    (approvals, waivers)
+}
+
+/// Evaluates `gate` under `policy` with `evidence`, unsigned, counting the
+/// approvals and waivers that counted in its current Passport `current`.
 pub fn evaluate(
     policy_name: &str,
     policy: &PolicySpec,
     gate: &ReleaseGate,
+    current: Option<&PassportSpec>,
     evidence: &[EvidenceDocument],
     now: Timestamp,
     actor: &str,
@@ -100,6 +145,28 @@ pub fn evaluate(
         .as_ref()
         .and_then(|s| s.watch_until)
         .is_some_and(|until| now < until);
+    let (approval_specs, waiver_specs) = grants_of(gate, current);
+    let approvals: Vec<ApprovalInput<'_>> = approval_specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| ApprovalInput {
+            name: current
+                .and_then(|p| p.approvals.iter().filter(|a| a.counted).nth(i))
+                .and_then(|a| a.name.as_deref())
+                .unwrap_or("approval"),
+            spec,
+            created_at: None,
+        })
+        .collect();
+    let waivers: Vec<WaiverInput<'_>> = waiver_specs
+        .iter()
+        .map(|spec| WaiverInput {
+            name: "waiver",
+            spec,
+            created_at: None,
+        })
+        .collect();
+    let status = gate.status.as_ref();
     let input = EvaluationInput {
         policy_name,
         policy: &compiled,
@@ -112,6 +179,13 @@ pub fn evaluate(
             Stage::PostDeploy
         } else {
             Stage::PreDeploy
+        },
+        context: GateContext {
+            approvals: &approvals,
+            waivers: &waivers,
+            enforce_minimum: status.and_then(|s| s.enforced_by.as_deref()),
+            proven_releases: status.map(|s| s.proven_releases.as_slice()),
+            rollback_recommended: status.and_then(|s| s.rollback_recommended.as_ref()),
         },
     };
     engine::evaluate(&input).map_err(|e| format!("the release cannot be evaluated: {e}"))

@@ -27,6 +27,9 @@ pub struct ConsoleState {
     pub scopes: Store<ConnectorScope>,
     pub events: Store<Event>,
     keys: RwLock<Arc<VerifyingKeySet>>,
+    /// Detected candidates by namespace, as that namespace's reader
+    /// ServiceAccount sees them (refreshed by [`crate::console::detection`]).
+    detected: RwLock<std::collections::BTreeMap<String, Vec<crate::connectors::detect::Candidate>>>,
 }
 
 fn filled<K>(objects: Vec<K>) -> Store<K>
@@ -87,6 +90,7 @@ impl ConsoleState {
             scopes: filled(scopes),
             events: filled(events),
             keys: RwLock::new(Arc::new(keys)),
+            detected: Default::default(),
         }
     }
 
@@ -125,11 +129,40 @@ impl ConsoleState {
             scopes,
             events,
             keys: RwLock::new(Arc::new(keys)),
+            detected: Default::default(),
         });
         let run = async move {
             futures::join!(g, p, po, s, e);
         };
         (state, run)
+    }
+
+    /// Records what detection found in `namespace`.
+    pub fn set_detected(
+        &self,
+        namespace: &str,
+        candidates: Vec<crate::connectors::detect::Candidate>,
+    ) {
+        if let Ok(mut detected) = self.detected.write() {
+            detected.insert(namespace.to_string(), candidates);
+        }
+    }
+
+    /// Detected candidates of the visible namespaces (an object served to
+    /// several namespaces' gates shows once per namespace that found it).
+    pub fn detected_in(
+        &self,
+        visible: &BTreeSet<String>,
+    ) -> Vec<crate::connectors::detect::Candidate> {
+        self.detected
+            .read()
+            .map(|d| {
+                d.iter()
+                    .filter(|(ns, _)| visible.contains(*ns))
+                    .flat_map(|(_, c)| c.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Resolves once every store holds a full list.

@@ -2,8 +2,11 @@
 //!
 //! `run` waits for the CRDs, loads the signing key, wins the leader lease,
 //! then runs the ReleaseGate controller. Policies and ConnectorScopes are
-//! watched too: a change re-evaluates the gates that use them. All watches
-//! react to spec changes only (generation), so writing status never loops.
+//! watched too: a change re-evaluates the gates that use them, and so do
+//! ReleaseApprovals, ReleaseWaivers, namespace labels and the admission
+//! webhook's Events (see `stores`). The gate, Policy and ConnectorScope
+//! watches react to spec changes only (generation), so writing status never
+//! loops; an approval's or waiver's status is written only when it changes.
 //! Passports are not watched: the reconcile writes them itself, and reacting
 //! to its own writes would evaluate every gate twice; a deleted current
 //! Passport is written again at the gate's next evaluation.
@@ -15,7 +18,9 @@ pub mod leader;
 pub mod metrics;
 pub mod passports;
 pub mod reconcile;
+pub mod releases;
 pub mod status;
+pub mod stores;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,6 +84,7 @@ pub struct Context {
     pub signer: PassportSigner,
     pub connectors: Connectors,
     pub config: ControllerConfig,
+    pub stores: stores::Stores,
 }
 
 /// Readiness shared with the admin server.
@@ -218,6 +224,9 @@ pub async fn run(
         controller: MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let gates_api: Api<ReleaseGate> = Api::all(client.clone());
+    let (reader, writer) = reflector::store();
+    let (stores, triggers) = stores::Stores::watch(&client, reader.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(client.clone(), reporter),
@@ -225,10 +234,9 @@ pub async fn run(
         signer,
         connectors,
         config: config.clone(),
+        stores,
     });
 
-    let gates_api: Api<ReleaseGate> = Api::all(client.clone());
-    let (reader, writer) = reflector::store();
     let gates = watcher(gates_api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
@@ -251,7 +259,11 @@ pub async fn run(
 
     let by_policy = reader.clone();
     let by_scope = reader.clone();
-    let controller = Controller::for_stream(gates, reader.clone())
+    let mut controller = Controller::for_stream(gates, reader.clone());
+    for trigger in triggers {
+        controller = controller.reconcile_on(trigger);
+    }
+    let controller = controller
         .watches_stream(policies, move |policy: Policy| {
             let ns = policy.namespace();
             let name = policy.name_any();

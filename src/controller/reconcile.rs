@@ -1,7 +1,7 @@
 //! Reconciling one ReleaseGate, as named steps:
-//! dereference → collect evidence → evaluate → sign → apply Passport →
+//! dereference → collect evidence → evaluate → sign and apply the Passport →
 //! update status. Everything between the I/O ends is pure (engine, passport,
-//! `status`, `passports`).
+//! `status`, `passports`, `releases`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +14,8 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::api::{
-    ConnectorHealth, ConnectorKind, ConnectorScope, EvidenceDocument, GateReference, HistoryType,
-    Passport, Policy, ReleaseGate,
+    ConnectorHealth, ConnectorKind, ConnectorScope, EvidenceDocument, GateReference, GrantStatus,
+    HistoryType, Passport, Policy, ReleaseApproval, ReleaseGate, ReleaseWaiver,
 };
 use crate::connectors::ScopeRequest;
 use crate::engine::{self, EvaluationInput, Stage};
@@ -26,7 +26,7 @@ use super::metrics::{
     ConnectorErrorLabels, ConnectorEvidenceLabels, ConnectorLabels, DecisionLabels, DurationTimer,
     ReasonLabels, ReleaseLabels, ResultLabels, RuleLabels,
 };
-use super::{Context, MANAGER, attest, passports, status};
+use super::{Context, MANAGER, attest, passports, releases, status};
 
 /// Why a reconcile failed. Each variant is a reason a machine can match.
 #[derive(Debug, thiserror::Error)]
@@ -77,18 +77,63 @@ pub fn error_policy(gate: Arc<ReleaseGate>, error: &Error, ctx: Arc<Context>) ->
 }
 
 async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Error> {
-    let ns = gate.namespace().unwrap_or_default();
-    let name = gate.name_any();
-    let generation = gate.metadata.generation;
     let now = Timestamp::now();
-    let client = ctx.client.clone();
+    // 1. Dereference: the Policy, the platform's minimum mode, the gate's
+    //    approvals and waivers.
+    let deref = match dereference(gate, ctx, now).await? {
+        Ok(deref) => deref,
+        Err(action) => return Ok(action),
+    };
+    // 2. Collect evidence from the ConnectorScopes (and which scopes could
+    //    not be read, and which notify).
+    let collected = collect(gate, ctx, &deref.namespace, now).await?;
+    // 3. Evaluate (with what the gate proved and a standing recommendation).
+    let evaluated = match evaluate(gate, ctx, &deref, &collected, now) {
+        Ok(e) => e,
+        Err(msg) => return gate_failed(gate, ctx, "InvalidReleaseGate", &msg, now).await,
+    };
+    // 4. Sign and apply the Passport.
+    let applied = apply_passport(gate, ctx, &deref, &evaluated).await?;
+    // 5. Status, history, the approvals' and waivers' status, Events.
+    update_status(
+        gate,
+        ctx,
+        &deref,
+        &evaluated,
+        &applied,
+        &collected.notify,
+        now,
+    )
+    .await
+}
 
-    // 1. Dereference the Policy and compile it.
+/// What the gate refers to, read before evaluating.
+struct Dereferenced {
+    namespace: String,
+    name: String,
+    policy_name: String,
+    compiled: engine::CompiledPolicy,
+    /// Why enforce is the minimum (the namespace's label), when it is.
+    enforce_minimum: Option<String>,
+    approvals: Vec<Arc<ReleaseApproval>>,
+    waivers: Vec<Arc<ReleaseWaiver>>,
+}
+
+/// Step 1. `Err(action)`: the gate cannot be evaluated (its status says why).
+async fn dereference(
+    gate: &ReleaseGate,
+    ctx: &Context,
+    now: Timestamp,
+) -> Result<Result<Dereferenced, Action>, Error> {
+    let namespace = gate.namespace().unwrap_or_default();
+    let name = gate.name_any();
     let policy_name = gate.spec.policy_ref.name.clone();
-    let policies: Api<Policy> = Api::namespaced(client.clone(), &ns);
+    let policies: Api<Policy> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(policy) = policies.get_opt(&policy_name).await? else {
-        let msg = format!("Policy {policy_name} not found in namespace {ns}");
-        return gate_failed(gate, ctx, "PolicyNotFound", &msg, now).await;
+        let msg = format!("Policy {policy_name} not found in namespace {namespace}");
+        return Ok(Err(
+            gate_failed(gate, ctx, "PolicyNotFound", &msg, now).await?
+        ));
     };
     let compiled = match engine::compile(&policy.spec) {
         Ok(compiled) => {
@@ -98,62 +143,171 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
         Err(err) => {
             let msg = format!("Policy {policy_name} is invalid: {err}");
             policy_status(&policies, &policy, Err(&err.to_string())).await;
-            return gate_failed(gate, ctx, "InvalidPolicy", &msg, now).await;
+            return Ok(Err(
+                gate_failed(gate, ctx, "InvalidPolicy", &msg, now).await?
+            ));
         }
     };
+    ctx.stores.ready().await;
+    let enforce_minimum = ctx.stores.enforced_namespace(&namespace).then(|| {
+        format!(
+            "namespace {namespace} requires enforce mode (label {}=true, set by the platform)",
+            crate::api::ENFORCE_LABEL
+        )
+    });
+    Ok(Ok(Dereferenced {
+        approvals: ctx.stores.approvals_of(&namespace, &name),
+        waivers: ctx.stores.waivers_of(&namespace, &name),
+        namespace,
+        name,
+        policy_name,
+        compiled,
+        enforce_minimum,
+    }))
+}
 
-    // 2. Collect evidence from the ConnectorScopes.
-    let Collected {
-        evidence,
-        unavailable,
-        notify,
-    } = collect(gate, ctx, &ns, now).await?;
+/// The outcome of step 3.
+struct Evaluated {
+    evaluation: engine::Evaluation,
+    watch: Option<status::Watch>,
+    record: releases::Record,
+    restored: Option<String>,
+}
 
-    // 3. Evaluate: post-deploy rules too while the target runs this release
-    //    and its watch window is open.
-    let watch = post_deploy_watch(gate, &evidence, &compiled, now);
+/// Step 3 (pure): post-deploy stage, standing recommendation, the engine,
+/// and the new record of allowed and proven releases. `Err`: the gate's
+/// spec cannot be evaluated.
+fn evaluate(
+    gate: &ReleaseGate,
+    ctx: &Context,
+    deref: &Dereferenced,
+    collected: &Collected,
+    now: Timestamp,
+) -> Result<Evaluated, String> {
+    let evidence = collected.evidence.as_slice();
+    let compiled = &deref.compiled;
+    let watch = post_deploy_watch(gate, evidence, compiled, now);
     let stage = match &watch {
         Some(w) if now < w.until => Stage::PostDeploy,
         _ => Stage::PreDeploy,
     };
-    let gate_ref = GateReference {
-        namespace: ns.clone(),
-        name: name.clone(),
-        generation,
+    let digest = engine::image_digest(&gate.spec.artifact.image).unwrap_or_default();
+    let current = releases::Current {
+        release: &gate.spec.release,
+        image: &gate.spec.artifact.image,
+        digest,
     };
-    let input = EvaluationInput {
-        policy_name: &policy_name,
-        policy: &compiled,
+    let old = gate.status.clone().unwrap_or_default();
+    let old_record = releases::Record {
+        allowed: old.allowed_releases,
+        proven: old.proven_releases,
+        rollback_recommended: old.rollback_recommended,
+    };
+    let running = releases::running_digests(evidence);
+    let (standing, restored) = releases::standing_recommendation(
+        old_record.rollback_recommended.as_ref(),
+        &current,
+        running.as_deref(),
+        &old_record.proven,
+    );
+    let gate_ref = GateReference {
+        namespace: deref.namespace.clone(),
+        name: deref.name.clone(),
+        generation: gate.metadata.generation,
+    };
+    let approvals: Vec<engine::ApprovalInput<'_>> = deref
+        .approvals
+        .iter()
+        .map(|a| engine::ApprovalInput {
+            name: a.metadata.name.as_deref().unwrap_or_default(),
+            spec: &a.spec,
+            created_at: a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+        .collect();
+    let waivers: Vec<engine::WaiverInput<'_>> = deref
+        .waivers
+        .iter()
+        .map(|w| engine::WaiverInput {
+            name: w.metadata.name.as_deref().unwrap_or_default(),
+            spec: &w.spec,
+            created_at: w.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+        .collect();
+    let mut evaluation = engine::evaluate(&EvaluationInput {
+        policy_name: &deref.policy_name,
+        policy: compiled,
         gate: &gate.spec,
         gate_ref: Some(&gate_ref),
-        evidence: &evidence,
+        evidence,
         now,
         actor: &ctx.config.actor,
         stage,
-    };
-    let mut evaluation = match engine::evaluate(&input) {
-        Ok(e) => e,
-        Err(err) => {
-            let msg = format!("ReleaseGate cannot be evaluated: {err}");
-            return gate_failed(gate, ctx, "InvalidReleaseGate", &msg, now).await;
-        }
-    };
-
+        context: engine::GateContext {
+            approvals: &approvals,
+            waivers: &waivers,
+            enforce_minimum: deref.enforce_minimum.as_deref(),
+            proven_releases: Some(&old_record.proven),
+            rollback_recommended: standing.as_ref(),
+        },
+    })
+    .map_err(|err| format!("ReleaseGate cannot be evaluated: {err}"))?;
     // Evidence a scope could not read is explained where it is missing.
-    engine::explain_unavailable(&mut evaluation.passport, &unavailable, now);
+    engine::explain_unavailable(&mut evaluation.passport, &collected.unavailable, now);
+    let passport_name = passports::name(
+        &deref.name,
+        &passports::identity(&evaluation.passport).map_err(|e| e.to_string())?,
+    );
+    let record = releases::update(
+        &old_record,
+        standing.as_ref(),
+        &current,
+        &releases::Evaluated {
+            decision: evaluation.decision(),
+            passport: &passport_name,
+            failing_checks: &evaluation.failing_checks,
+        },
+        running.as_deref(),
+        compiled.rollback_window_seconds(),
+        now,
+    );
+    Ok(Evaluated {
+        evaluation,
+        watch,
+        record,
+        restored,
+    })
+}
 
-    // 4. Sign.
-    let document = evaluation
+/// The outcome of step 4.
+struct Applied {
+    document: crate::api::PassportSpec,
+    passport_name: String,
+    /// Key id of the Passport on record (an unchanged decision keeps its
+    /// earlier signature even when the signing key changed since).
+    signing_key_id: String,
+    /// A new Passport was written.
+    written: bool,
+    /// The Passport on record with this decision before this reconcile.
+    existing: Option<Passport>,
+}
+
+/// Step 4: sign, and apply the Passport unless an identical decision is on record.
+async fn apply_passport(
+    gate: &ReleaseGate,
+    ctx: &Context,
+    deref: &Dereferenced,
+    evaluated: &Evaluated,
+) -> Result<Applied, Error> {
+    let ns = &deref.namespace;
+    let name = &deref.name;
+    let document = evaluated
+        .evaluation
         .sign(&ctx.signer)
         .map_err(|e| Error::Sign(e.to_string()))?;
-
-    // 5. Apply the Passport, unless an identical decision is already on record.
     let identity = passports::identity(&document)?;
-    let passport_name = passports::name(&name, &identity);
-    let passport_api: Api<Passport> = Api::namespaced(client.clone(), &ns);
+    let passport_name = passports::name(name, &identity);
+    let passport_api: Api<Passport> = Api::namespaced(ctx.client.clone(), ns);
     let existing = passport_api.get_opt(&passport_name).await?;
-    // The key of the Passport on record: an unchanged decision keeps its
-    // earlier signature even when the signing key changed since.
     let signing_key_id = existing
         .as_ref()
         .map(|p| p.spec.signing_key_id().to_string())
@@ -162,7 +316,7 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     if existing.is_none() {
         let mut object = Passport::new(&passport_name, document.clone());
         object.metadata.namespace = Some(ns.clone());
-        object.metadata.labels = Some(passports::labels(&name, &document));
+        object.metadata.labels = Some(passports::labels(name, &document));
         object.metadata.owner_references = gate.controller_owner_ref(&()).map(|r| vec![r]);
         let applied = passport_api
             .patch(
@@ -182,11 +336,6 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
             Err(e) => return Err(e.into()),
         }
     }
-    let release = ReleaseLabels {
-        namespace: ns.clone(),
-        service: gate.spec.service.clone(),
-        environment: gate.spec.environment.clone(),
-    };
     ctx.metrics
         .decisions
         .get_or_create(&DecisionLabels {
@@ -197,11 +346,32 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
             decision: document.decision.as_str().into(),
         })
         .inc();
+    Ok(Applied {
+        document,
+        passport_name,
+        signing_key_id,
+        written,
+        existing,
+    })
+}
 
-    // 6. Update the status, and tell people when the decision changed.
+/// Step 5: the gate's status (with its history), the status of its
+/// approvals and waivers, Events, release metrics and Passport retention.
+async fn update_status(
+    gate: &ReleaseGate,
+    ctx: &Context,
+    deref: &Dereferenced,
+    evaluated: &Evaluated,
+    applied: &Applied,
+    notify: &[ConnectorScope],
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let evaluation = &evaluated.evaluation;
+    let document = &applied.document;
+    let passport_name = &applied.passport_name;
     let old = gate.status.as_ref();
     let mut next_evaluation_at = next_evaluation(evaluation.next_stale_at, now, ctx.config.resync);
-    if let Some(w) = &watch
+    if let Some(w) = &evaluated.watch
         && w.until > now
         && w.until < next_evaluation_at
     {
@@ -211,26 +381,34 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     let mut new_status = status::evaluated(
         old,
         &status::Evaluated {
-            generation,
-            passport_name: &passport_name,
-            passport: &document,
+            generation: gate.metadata.generation,
+            passport_name,
+            passport: document,
             failing_checks: &evaluation.failing_checks,
+            refused_evidence: &evaluation.refused_evidence,
             next_evaluation_at: Some(next_evaluation_at),
-            policy_name: &policy_name,
+            policy_name: &deref.policy_name,
             now,
-            watch: watch.clone(),
+            watch: evaluated.watch.clone(),
+            record: &evaluated.record,
         },
     );
     // The governance history travels in the same status write.
+    let admissions = ctx
+        .stores
+        .admission_events_of(&deref.namespace, &deref.name);
     let recorded = history::record(
         old,
         &history::Observation {
             spec: &gate.spec,
-            passport: &document,
-            passport_name: &passport_name,
-            signing_key_id: &signing_key_id,
+            passport: document,
+            passport_name,
+            signing_key_id: &applied.signing_key_id,
             failing_checks: &evaluation.failing_checks,
             deployed_at: new_status.deployed_at,
+            grants: &evaluation.grants,
+            admissions: &admissions,
+            restored: evaluated.restored.clone(),
             now,
         },
     );
@@ -239,37 +417,45 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     // travels in the same status write and never changes the decision.
     if old.and_then(|s| s.decision) != Some(document.decision) {
         let decided = Decided {
-            document: &document,
+            document,
             failing_checks: &evaluation.failing_checks,
-            passport_name: &passport_name,
+            passport_name,
             previous: old.and_then(|s| s.decision),
         };
-        let deliveries = notifications(ctx, gate, &notify, &decided, now).await;
+        let deliveries = notifications(ctx, gate, notify, &decided, now).await;
         added.extend(history::append(&mut new_status.history, deliveries));
     }
     new_status.audit = Some(recorded.cursor.clone());
     write_status(ctx, gate, &new_status).await?;
+    grant_statuses(ctx, deref, evaluation, passport_name, now).await;
+    let release = ReleaseLabels {
+        namespace: deref.namespace.clone(),
+        service: gate.spec.service.clone(),
+        environment: gate.spec.environment.clone(),
+    };
     release_metrics(
         ctx,
         gate,
         &release,
-        &document,
+        document,
         &evaluation.failing_checks,
         &recorded,
-        written,
+        applied.written,
     );
     for entry in &added {
-        let type_ = match entry.decision {
-            Some(d) if entry.type_ == HistoryType::DecisionChanged && !d.allows_promotion() => {
-                EventType::Warning
-            }
-            _ if entry.type_ == HistoryType::WaiverExpired => EventType::Warning,
-            _ => EventType::Normal,
-        };
+        // Admission Events are the webhook's own; the history only imports them.
+        if matches!(
+            entry.type_,
+            HistoryType::AdmissionDenied
+                | HistoryType::RollbackAdmitted
+                | HistoryType::EvidenceRefused
+        ) {
+            continue;
+        }
         publish_history(
             ctx,
             gate,
-            type_,
+            history_event_type(entry),
             entry.type_.as_str(),
             entry.message.clone(),
         )
@@ -278,21 +464,15 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     if old.and_then(|s| s.decision) != Some(document.decision)
         || old.and_then(|s| s.passport_name.as_deref()) != Some(passport_name.as_str())
     {
-        let note = if evaluation.failing_checks.is_empty() {
-            format!(
-                "{} {}: {} (confidence {}%), Passport {passport_name}",
-                document.service, document.release, document.decision, document.confidence
-            )
+        let failing = if evaluation.failing_checks.is_empty() {
+            String::new()
         } else {
-            format!(
-                "{} {}: {} (confidence {}%), failing: {}; Passport {passport_name}",
-                document.service,
-                document.release,
-                document.decision,
-                document.confidence,
-                evaluation.failing_checks.join(", ")
-            )
+            format!(", failing: {};", evaluation.failing_checks.join(", "))
         };
+        let note = format!(
+            "{} {}: {} (confidence {}%){failing} Passport {passport_name}",
+            document.service, document.release, document.decision, document.confidence
+        );
         let type_ = if document.decision.allows_promotion() {
             EventType::Normal
         } else {
@@ -307,14 +487,32 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
         )
         .await;
     }
+    if !evaluation.refused_evidence.is_empty()
+        && old.is_none_or(|s| {
+            !s.conditions
+                .iter()
+                .any(|c| c.type_ == status::EVIDENCE_ACCEPTED && c.status == "False")
+        })
+    {
+        publish(
+            ctx,
+            gate,
+            EventType::Warning,
+            "EvidenceRefused",
+            evaluation.refused_evidence.join(" "),
+        )
+        .await;
+    }
 
     // 7. Attach the attestation to the image, when enabled: the current
     //    Passport's envelope (the stored one when the decision was on record).
     if let Some(config) = &ctx.config.attach
-        && attest::needed(existing.as_ref())
+        && attest::needed(applied.existing.as_ref())
     {
-        let current = existing.as_ref().map_or(&document, |p| &p.spec);
-        if let Some(message) = attest::attach(ctx, config, &ns, &passport_name, current).await {
+        let current = applied.existing.as_ref().map_or(document, |p| &p.spec);
+        if let Some(message) =
+            attest::attach(ctx, config, &deref.namespace, passport_name, current).await
+        {
             publish(
                 ctx,
                 gate,
@@ -327,10 +525,84 @@ async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Er
     }
 
     // Retention: the newest passports stay, older ones go.
-    retain(ctx, &passport_api, &name, &passport_name).await;
+    let passport_api: Api<Passport> = Api::namespaced(ctx.client.clone(), &deref.namespace);
+    retain(ctx, &passport_api, &deref.name, passport_name).await;
 
     let wait = next_evaluation_at.duration_since(now).as_secs().max(1) as u64;
     Ok(Action::requeue(Duration::from_secs(wait)))
+}
+
+/// Warning for refusals, expiries and decisions that do not allow promotion.
+fn history_event_type(entry: &crate::api::GateHistoryEntry) -> EventType {
+    match entry.type_ {
+        HistoryType::DecisionChanged if entry.decision.is_some_and(|d| !d.allows_promotion()) => {
+            EventType::Warning
+        }
+        HistoryType::WaiverExpired | HistoryType::ApprovalRefused | HistoryType::WaiverRefused => {
+            EventType::Warning
+        }
+        _ => EventType::Normal,
+    }
+}
+
+/// Writes each approval's and waiver's status when it changed, so that
+/// `kubectl get releaseapprovals` tells whether and why each one counts.
+async fn grant_statuses(
+    ctx: &Context,
+    deref: &Dereferenced,
+    evaluation: &engine::Evaluation,
+    passport_name: &str,
+    now: Timestamp,
+) {
+    for grant in &evaluation.grants {
+        let current = match grant.kind {
+            "ReleaseApproval" => deref
+                .approvals
+                .iter()
+                .find(|a| a.metadata.name.as_deref() == Some(grant.name.as_str()))
+                .and_then(|a| a.status.clone()),
+            _ => deref
+                .waivers
+                .iter()
+                .find(|w| w.metadata.name.as_deref() == Some(grant.name.as_str()))
+                .and_then(|w| w.status.clone()),
+        }
+        .unwrap_or_default();
+        let message = history::bounded(&grant.message);
+        if current.state == Some(grant.state)
+            && current.reason.as_deref() == Some(grant.reason.as_str())
+            && current.message.as_deref() == Some(message.as_str())
+        {
+            continue;
+        }
+        let body = json!({
+            "apiVersion": "releasepassport.io/v1alpha1",
+            "kind": grant.kind,
+            "status": GrantStatus {
+                state: Some(grant.state),
+                reason: Some(grant.reason.clone()),
+                message: Some(message),
+                passport: Some(passport_name.to_string()),
+                evaluated_at: Some(now),
+            },
+        });
+        let pp = PatchParams::apply(MANAGER).force();
+        let result = match grant.kind {
+            "ReleaseApproval" => {
+                Api::<ReleaseApproval>::namespaced(ctx.client.clone(), &deref.namespace)
+                    .patch_status(&grant.name, &pp, &Patch::Apply(&body))
+                    .await
+                    .map(|_| ())
+            }
+            _ => Api::<ReleaseWaiver>::namespaced(ctx.client.clone(), &deref.namespace)
+                .patch_status(&grant.name, &pp, &Patch::Apply(&body))
+                .await
+                .map(|_| ()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(kind = grant.kind, name = %grant.name, error = %e, "writing the status of an approval or waiver failed");
+        }
+    }
 }
 
 /// Records the release metrics of one evaluation. `written`: the decision
@@ -426,19 +698,9 @@ fn post_deploy_watch(
     now: Timestamp,
 ) -> Option<status::Watch> {
     policy.post_deploy_window_seconds()?;
-    let digest = gate.spec.artifact.image.rsplit_once('@')?.1;
-    let running = evidence
-        .iter()
-        .filter(|d| d.connector == "kubernetes")
-        .any(|d| {
-            d.facts.iter().any(|f| {
-                f.name == "images"
-                    && f.value
-                        .as_ref()
-                        .and_then(|v| v.as_str())
-                        .is_some_and(|s| s.contains(digest))
-            })
-        });
+    let digest = engine::image_digest(&gate.spec.artifact.image)?;
+    let running =
+        releases::running_digests(evidence).is_some_and(|r| r.iter().any(|d| d == digest));
     if !running {
         return None;
     }
@@ -519,8 +781,9 @@ async fn collect(
             spec: &scope.spec,
             service: &gate.spec.service,
             environment: &gate.spec.environment,
+            gate: Some(&gate.spec),
             now,
-            gate: &gate.name_any(),
+            gate_name: &gate.name_any(),
             release: &gate.spec.release,
             previous_release: gate.spec.rollback.as_ref().map(|r| r.release.as_str()),
         };
@@ -660,7 +923,8 @@ async fn notifications(
                 service: &gate.spec.service,
                 environment: &gate.spec.environment,
                 now,
-                gate: name,
+                gate_name: name,
+                gate: Some(&gate.spec),
                 release: &gate.spec.release,
                 previous_release: gate.spec.rollback.as_ref().map(|r| r.release.as_str()),
             };

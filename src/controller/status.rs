@@ -8,6 +8,9 @@ use crate::api::{Decision, PassportSpec, ReleaseGateStatus, ResultState};
 pub const READY: &str = "Ready";
 pub const EVIDENCE_COMPLETE: &str = "EvidenceComplete";
 pub const PROMOTABLE: &str = "Promotable";
+/// False while some evidence is refused (a pulled connector's name on pushed
+/// evidence, an observation in the future).
+pub const EVIDENCE_ACCEPTED: &str = "EvidenceAccepted";
 
 /// A condition's `reason` for a decision (CamelCase, as Kubernetes expects).
 pub fn decision_reason(d: Decision) -> &'static str {
@@ -78,11 +81,15 @@ pub struct Evaluated<'a> {
     pub passport_name: &'a str,
     pub passport: &'a PassportSpec,
     pub failing_checks: &'a [String],
+    /// Why evidence documents were refused.
+    pub refused_evidence: &'a [String],
     pub next_evaluation_at: Option<Timestamp>,
     pub policy_name: &'a str,
     pub now: Timestamp,
     /// The post-deploy watch, when the target runs the release.
     pub watch: Option<Watch>,
+    /// The releases the gate allowed and proved, and a standing recommendation.
+    pub record: &'a super::releases::Record,
 }
 
 /// The post-deploy watch window of a release.
@@ -162,6 +169,35 @@ pub fn evaluated(old: Option<&ReleaseGateStatus>, e: &Evaluated<'_>) -> ReleaseG
         e.generation,
         e.now,
     );
+    let (accepted, reason, message) = if e.refused_evidence.is_empty() {
+        (
+            true,
+            "EvidenceAccepted",
+            "Every evidence document was accepted".to_string(),
+        )
+    } else {
+        (
+            false,
+            "EvidenceRefused",
+            format!(
+                "{} refused and ignored: {}",
+                e.refused_evidence.len(),
+                e.refused_evidence.join(" ")
+            ),
+        )
+    };
+    set_condition(
+        &mut conditions,
+        old_conditions,
+        Cond {
+            type_: EVIDENCE_ACCEPTED,
+            status: accepted,
+            reason,
+            message,
+        },
+        e.generation,
+        e.now,
+    );
     let promotable = p.decision.allows_promotion();
     let message = if promotable {
         format!("{} may be promoted ({})", p.release, p.decision)
@@ -200,6 +236,11 @@ pub fn evaluated(old: Option<&ReleaseGateStatus>, e: &Evaluated<'_>) -> ReleaseG
         conditions,
         history: old.map(|s| s.history.clone()).unwrap_or_default(),
         audit: old.and_then(|s| s.audit.clone()),
+        mode: Some(p.mode),
+        enforced_by: p.enforced_by.clone(),
+        proven_releases: e.record.proven.clone(),
+        allowed_releases: e.record.allowed.clone(),
+        rollback_recommended: e.record.rollback_recommended.clone(),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::api::{Decision, Operator, PolicyRule, PolicySpec};
+use crate::api::{Decision, Mode, Operator, PolicyRule, PolicySpec, Provenance};
 
 use super::template::Template;
 use super::value::TypedValue;
@@ -46,7 +46,23 @@ pub(crate) struct CompiledRule {
     pub source: String,
     /// Whether the fact's name marks its value as a secret.
     pub fact_sensitive: bool,
+    /// Where the fact must come from, when the rule says.
+    pub provenance: Option<Provenance>,
 }
+
+/// Who may grant approvals and waivers, and for how long (from the Policy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GrantRules {
+    pub required_approvers: u32,
+    pub allow_self_approval: bool,
+    pub allow_service_account_approvals: bool,
+    pub waiver_max_seconds: i64,
+    pub allow_self_waiver: bool,
+    pub allow_service_account_waivers: bool,
+}
+
+/// A waiver lasts at most this long unless the Policy says otherwise (7 days).
+pub const DEFAULT_WAIVER_MAX_SECONDS: i64 = 7 * 24 * 3600;
 
 /// A validated policy, ready to evaluate many times.
 pub struct CompiledPolicy {
@@ -54,7 +70,10 @@ pub struct CompiledPolicy {
     pub(crate) min_confidence: Option<u8>,
     pub(crate) canary: Option<crate::api::CanaryPolicy>,
     pub(crate) required_approvers: u32,
+    pub(crate) grants: GrantRules,
     pub(crate) approvable_rules: Option<HashSet<String>>,
+    pub(crate) rollback_window_seconds: Option<i64>,
+    pub(crate) minimum_mode: Option<Mode>,
     pub(crate) post_deploy_window_seconds: Option<i64>,
     pub(crate) hash: String,
     pub(crate) cel_env: Option<Arc<cel::Env>>,
@@ -91,6 +110,16 @@ impl CompiledPolicy {
     /// The post-deploy watch window of the policy, in seconds.
     pub fn post_deploy_window_seconds(&self) -> Option<i64> {
         self.post_deploy_window_seconds
+    }
+
+    /// How long after it last ran a proven release stays a rollback target.
+    pub fn rollback_window_seconds(&self) -> Option<i64> {
+        self.rollback_window_seconds
+    }
+
+    /// The weakest mode the policy allows its gates to be evaluated in.
+    pub fn minimum_mode(&self) -> Option<Mode> {
+        self.minimum_mode
     }
 }
 
@@ -214,12 +243,45 @@ pub fn compile(policy: &PolicySpec) -> Result<CompiledPolicy, PolicyError> {
             approvable_rules = Some(approval.rules.iter().cloned().collect());
         }
     }
+    let approval = policy.approval.clone().unwrap_or_default();
+    let waiver = policy.waiver.clone().unwrap_or_default();
+    let waiver_max_seconds = waiver
+        .max_duration_seconds
+        .unwrap_or(DEFAULT_WAIVER_MAX_SECONDS);
+    if waiver_max_seconds < 60 {
+        return Err(err(
+            None,
+            "waiver.maxDurationSeconds".into(),
+            PolicyErrorReason::InvalidValue,
+            "waiver.maxDurationSeconds must be at least 60",
+        ));
+    }
+    if let Some(w) = policy.rollback.as_ref().and_then(|r| r.window_seconds)
+        && w < 60
+    {
+        return Err(err(
+            None,
+            "rollback.windowSeconds".into(),
+            PolicyErrorReason::InvalidValue,
+            "rollback.windowSeconds must be at least 60",
+        ));
+    }
     Ok(CompiledPolicy {
         rules,
         min_confidence: policy.min_confidence,
         canary: policy.canary.clone(),
         required_approvers,
+        grants: GrantRules {
+            required_approvers,
+            allow_self_approval: approval.allow_self_approval,
+            allow_service_account_approvals: approval.allow_service_accounts,
+            waiver_max_seconds,
+            allow_self_waiver: waiver.allow_self_waiver,
+            allow_service_account_waivers: waiver.allow_service_accounts,
+        },
         approvable_rules,
+        rollback_window_seconds: policy.rollback.as_ref().and_then(|r| r.window_seconds),
+        minimum_mode: policy.minimum_mode,
         post_deploy_window_seconds: post.and_then(|p| p.watch_window_seconds),
         hash,
         cel_env: has_expression.then(|| Arc::new(cel::Env::stdlib())),
@@ -261,6 +323,7 @@ fn incident_freeze_rule(freeze: &crate::api::IncidentFreeze) -> PolicyRule {
                 .into(),
         ),
         weight: None,
+        provenance: None,
     }
 }
 
@@ -306,6 +369,27 @@ fn compile_rule(path: &str, rule: &PolicyRule, stage: Stage) -> Result<CompiledR
             path.to_string(),
             PolicyErrorReason::MissingCheck,
             "a rule needs a condition, an expression, or both",
+        ));
+    }
+    if rule.provenance == Some(Provenance::Gate) {
+        return Err(err(
+            Some(&rule.id),
+            format!("{path}.provenance"),
+            PolicyErrorReason::InvalidValue,
+            "provenance is pulled or pushed",
+        ));
+    }
+    if let Some(p) = rule.provenance
+        && rule.connector == super::GATE_CONNECTOR
+    {
+        return Err(err(
+            Some(&rule.id),
+            format!("{path}.provenance"),
+            PolicyErrorReason::InvalidValue,
+            format!(
+                "facts of connector {} are the gate's own, never {p}",
+                super::GATE_CONNECTOR
+            ),
         ));
     }
     if let Some(age) = rule.max_age_seconds
@@ -428,6 +512,7 @@ fn compile_rule(path: &str, rule: &PolicyRule, stage: Stage) -> Result<CompiledR
         threshold,
         source: format!("{}/{}", rule.connector, rule.fact),
         fact_sensitive: crate::passport::redact::is_sensitive_key(&rule.fact),
+        provenance: rule.provenance,
     })
 }
 

@@ -1,18 +1,20 @@
 //! One evaluation: facts in, decision, results, next actions and trace out.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 
 use crate::api::{
-    ArtifactRecord, CanaryRecord, Decision, EvidenceDocument, EvidenceSummary, Fact, GateReference,
-    Operator, PassportSpec, PolicyRecord, PolicyResult, ReleaseGateSpec, ResultState,
-    RollbackRecord, TraceStep, WaiverRecord,
+    ArtifactRecord, CanaryRecord, Decision, EvidenceDocument, EvidenceSummary, GateReference,
+    GrantState, Mode, Operator, PassportSpec, PolicyRecord, PolicyResult, ProvenRelease,
+    Provenance, ReleaseGateSpec, ResultState, RollbackRecommendation, RollbackRecord, TraceStep,
 };
 use crate::passport::redact;
 
 use super::compile::{Check, CompiledPolicy, CompiledRule, Stage, raw_text};
+use super::evidence::{self, FactIndex};
+use super::grants::{self, ApprovalInput, Subject, WaiverInput};
 use super::template::Placeholder;
 use super::value::TypedValue;
 use super::{DEFAULT_MAX_AGE_SECONDS, GATE_CONNECTOR, PASSPORT_VERSION, combine};
@@ -37,6 +39,41 @@ pub struct EvaluationInput<'a> {
     /// Pre-deploy evaluates `rules`; post-deploy also evaluates
     /// `postDeploy.rules`, whose failures ask for ROLLBACK_RECOMMENDED.
     pub stage: Stage,
+    /// What the cluster knows about the gate beyond its spec.
+    pub context: GateContext<'a>,
+}
+
+/// What the cluster knows about a gate beyond its spec: its approvals and
+/// waivers, the platform's minimum mode, the releases it proved and a
+/// rollback recommendation on record. Offline evaluations know only what
+/// their files say (`GateContext::default()` knows nothing).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GateContext<'a> {
+    /// The gate's ReleaseApprovals (the caller leaves out other gates').
+    pub approvals: &'a [ApprovalInput<'a>],
+    /// The gate's ReleaseWaivers.
+    pub waivers: &'a [WaiverInput<'a>],
+    /// Why enforce is the minimum mode of the gate (e.g. its namespace's
+    /// label), when the platform made it so.
+    pub enforce_minimum: Option<&'a str>,
+    /// The releases the gate proved; `None` when not known.
+    pub proven_releases: Option<&'a [ProvenRelease]>,
+    /// A ROLLBACK_RECOMMENDED on record for the gate's current digest: the
+    /// decision stays at least ROLLBACK_RECOMMENDED while it is given.
+    pub rollback_recommended: Option<&'a RollbackRecommendation>,
+}
+
+/// Whether the latest evaluation counted an approval or waiver, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantOutcome {
+    /// `ReleaseApproval` or `ReleaseWaiver`.
+    pub kind: &'static str,
+    /// Name of the object.
+    pub name: String,
+    pub state: GrantState,
+    /// Machine-matchable: `Counted`, `Expired`, or why it does not count.
+    pub reason: String,
+    pub message: String,
 }
 
 /// Input that cannot be evaluated.
@@ -60,9 +97,14 @@ pub struct Evaluation {
     /// Ids of the rules that asked for a decision other than ALLOW (not
     /// waived, not satisfied by approval), in policy order.
     pub failing_checks: Vec<String>,
-    /// Earliest time a piece of evidence used by the evaluation goes stale:
-    /// re-evaluate before then.
+    /// Earliest time a piece of evidence used by the evaluation goes stale,
+    /// or an active waiver expires: re-evaluate then.
     pub next_stale_at: Option<Timestamp>,
+    /// Each approval and waiver of the gate: counted or not, and why.
+    pub grants: Vec<GrantOutcome>,
+    /// Evidence documents that were refused (a pulled connector's name on
+    /// pushed evidence, an observation in the future), and why.
+    pub refused_evidence: Vec<String>,
 }
 
 impl Evaluation {
@@ -105,15 +147,8 @@ impl Evaluation {
     }
 }
 
-/// Where a fact came from.
-struct Observation<'a> {
-    fact: &'a Fact,
-    observed_at: Timestamp,
-    doc_max_age: Option<i64>,
-}
-
 /// Digest of an image reference pinned by digest: `sha256:<64 lowercase hex>`.
-pub(crate) fn image_digest(image: &str) -> Option<&str> {
+pub fn image_digest(image: &str) -> Option<&str> {
     let (name, digest) = image.rsplit_once('@')?;
     let hex = digest.strip_prefix("sha256:")?;
     (!name.is_empty()
@@ -145,49 +180,44 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         ),
     })?;
 
-    // Index facts: the latest observation of each (connector, fact).
-    let docs: Vec<&EvidenceDocument> = gate.evidence.iter().chain(input.evidence).collect();
-    let mut facts: HashMap<(&str, &str), Observation<'_>> = HashMap::new();
-    let mut connectors: HashSet<&str> = HashSet::new();
-    for doc in &docs {
-        connectors.insert(doc.connector.as_str());
-        for fact in &doc.facts {
-            let observed_at = fact.observed_at.unwrap_or(doc.freshness.observed_at);
-            let obs = Observation {
-                fact,
-                observed_at,
-                doc_max_age: doc.freshness.max_age_seconds,
-            };
-            facts
-                .entry((doc.connector.as_str(), fact.name.as_str()))
-                .and_modify(|prev| {
-                    if obs.observed_at >= prev.observed_at {
-                        *prev = Observation { ..obs };
-                    }
-                })
-                .or_insert(Observation { ..obs });
-        }
-    }
+    // Index facts: the latest observation of each (connector, fact), by
+    // provenance; refused documents count for nothing.
+    let (documents, facts) = evidence::index(&gate.evidence, input.evidence, now);
+    let pushed_by = gate.applied_by.as_ref().and_then(|a| a.evidence.as_deref());
+    let released_by = gate.applied_by.as_ref().and_then(|a| a.release.as_deref());
+    let ctx = &input.context;
+    let subject = Subject {
+        release: &gate.release,
+        digest,
+        released_by,
+    };
+    let (mode, enforced_by) =
+        effective_mode(gate.mode, policy, ctx.enforce_minimum, input.policy_name);
+
+    // Approvals: who counts (the apiserver authenticated them; the Policy
+    // and the gate decide which count).
+    let approvals = grants::judge_approvals(ctx.approvals, &subject, &policy.grants);
+    let approvers: Vec<&str> = approvals
+        .iter()
+        .filter(|a| a.record.counted)
+        .map(|a| a.record.actor.as_str())
+        .collect();
 
     // Facts of the ReleaseGate itself.
-    let rollback_image_ready = gate
+    let rollback_digest = gate
         .rollback
         .as_ref()
         .and_then(|r| r.image.as_deref())
-        .is_some_and(|i| image_digest(i).is_some());
-    let approvers: Vec<&str> = {
-        let mut seen = Vec::new();
-        for a in &gate.approvals {
-            if a.approved_at.is_none_or(|t| t <= now) && !seen.contains(&a.actor.as_str()) {
-                seen.push(a.actor.as_str());
-            }
-        }
-        seen
-    };
+        .and_then(image_digest);
+    let rollback_image_ready = rollback_digest.is_some();
+    let rollback_proven: Option<bool> = ctx
+        .proven_releases
+        .map(|proven| rollback_digest.is_some_and(|d| proven.iter().any(|p| p.digest == d)));
     let gate_fact = |name: &str| -> Option<serde_json::Value> {
         use serde_json::Value;
         match name {
             "rollback_ready" => Some(Value::Bool(rollback_image_ready)),
+            "rollback_proven" => rollback_proven.map(Value::Bool),
             "rollback_release" => gate
                 .rollback
                 .as_ref()
@@ -231,41 +261,17 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
     };
 
     let mut trace = Vec::new();
-    let mut evidence = Vec::with_capacity(docs.len());
-    let mut sorted_docs = docs.clone();
-    sorted_docs.sort_by_key(|d| d.freshness.observed_at);
-    for doc in sorted_docs {
-        let max_age = doc
-            .freshness
-            .max_age_seconds
-            .unwrap_or(DEFAULT_MAX_AGE_SECONDS);
-        let stale = doc
-            .freshness
-            .observed_at
-            .saturating_add(seconds(max_age))
-            .unwrap_or(Timestamp::MAX)
-            < now;
-        let status = if stale { "stale" } else { "fresh" };
+    if let Some(why) = &enforced_by {
         trace.push(TraceStep {
-            at: doc.freshness.observed_at,
-            step: "evidence".into(),
+            at: now,
+            step: "mode".into(),
             message: format!(
-                "{} evidence observed with {} (max age {max_age}s): {status}",
-                doc.connector,
-                plural(doc.facts.len(), "fact", "facts"),
+                "the gate asks for {} mode; {why}: evaluated as {mode}",
+                gate.mode
             ),
         });
-        evidence.push(EvidenceSummary {
-            connector: doc.connector.clone(),
-            scope: doc.scope.clone(),
-            observed_at: doc.freshness.observed_at,
-            max_age_seconds: doc.freshness.max_age_seconds,
-            status: status.into(),
-            fact_count: u32::try_from(doc.facts.len()).unwrap_or(u32::MAX),
-            // An evidence document always serialises (string-keyed maps).
-            digest: crate::passport::digest::canonical_sha256(doc).ok(),
-        });
     }
+    let (evidence, refused_evidence) = summarize_evidence(&documents, pushed_by, now, &mut trace);
 
     // CEL sees every fact, built once and only when a rule has an expression.
     let cel_facts = policy.cel_env.as_ref().map(|_| cel_facts(&facts));
@@ -294,6 +300,7 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
             threshold: rule.threshold.clone(),
             source: Some(rule.source.clone()),
             observed_at: None,
+            provenance: None,
             reason: None,
         };
         let sensitive = rule.fact_sensitive;
@@ -308,11 +315,13 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         // (value, observed_at, stale)
         let observation: Option<(Option<Cow<'_, serde_json::Value>>, Option<Timestamp>, bool)> =
             if rule.connector == GATE_CONNECTOR {
+                result.provenance = Some(Provenance::Gate);
                 gate_fact(&rule.fact).map(|v| (Some(Cow::Owned(v)), None, false))
             } else {
                 facts
-                    .get(&(rule.connector.as_str(), rule.fact.as_str()))
+                    .get(&rule.connector, &rule.fact, rule.provenance)
                     .map(|obs| {
+                        result.provenance = Some(obs.provenance);
                         let max_age = rule
                             .max_age_seconds
                             .or(obs.doc_max_age)
@@ -339,8 +348,14 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
             None => {
                 result.state = ResultState::Missing;
                 result.reason = Some(
-                    if rule.connector != GATE_CONNECTOR
-                        && !connectors.contains(rule.connector.as_str())
+                    if let Some(p) = rule.provenance
+                        && facts.get(&rule.connector, &rule.fact, None).is_some()
+                    {
+                        format!(
+                            "no {p} evidence has fact {source} (the rule requires {p} evidence)"
+                        )
+                    } else if rule.connector != GATE_CONNECTOR
+                        && !facts.connectors.contains(rule.connector.as_str())
                     {
                         format!("no evidence from connector {}", rule.connector)
                     } else {
@@ -357,7 +372,7 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
                         .max_age_seconds
                         .or_else(|| {
                             facts
-                                .get(&(rule.connector.as_str(), rule.fact.as_str()))
+                                .get(&rule.connector, &rule.fact, rule.provenance)
                                 .and_then(|o| o.doc_max_age)
                         })
                         .unwrap_or(DEFAULT_MAX_AGE_SECONDS);
@@ -400,55 +415,51 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         });
     }
 
-    // Waivers.
-    let mut waivers = Vec::with_capacity(gate.waivers.len());
-    for waiver in &gate.waivers {
-        let active = waiver.expires_at > now;
-        let known = outcomes.iter().any(|o| o.rule.id == waiver.rule_id);
-        let state = if !known {
-            "unmatched"
-        } else if active {
-            "active"
-        } else {
-            "expired"
-        };
-        waivers.push(WaiverRecord {
-            rule_id: waiver.rule_id.clone(),
-            reason: waiver.reason.clone(),
-            actor: waiver.actor.clone(),
-            expires_at: waiver.expires_at,
-            state: state.into(),
-        });
-        let message = match state {
-            "unmatched" => format!(
-                "waiver for {} by {} names no rule of this evaluation; ignored",
-                waiver.rule_id, waiver.actor
-            ),
-            "expired" => format!(
-                "waiver for {} by {} expired at {}; ignored",
-                waiver.rule_id, waiver.actor, waiver.expires_at
-            ),
-            _ => format!(
-                "waiver for {} by {} active until {}: {}",
-                waiver.rule_id, waiver.actor, waiver.expires_at, waiver.reason
-            ),
-        };
+    // Waivers: only active ones, for this digest, within the Policy's bounds, count.
+    let waivers = grants::judge_waivers(
+        ctx.waivers,
+        &subject,
+        |id| outcomes.iter().any(|o| o.rule.id == id),
+        &policy.grants,
+        now,
+    );
+    for w in &waivers {
+        let r = &w.record;
         trace.push(TraceStep {
             at: now,
             step: "waiver".into(),
-            message,
+            message: match &w.why_not {
+                Some(why) => format!(
+                    "waiver {} of {} by {}: {}; ignored",
+                    r.name.as_deref().unwrap_or("-"),
+                    r.rule_id,
+                    r.actor,
+                    why
+                ),
+                None => format!(
+                    "waiver {} of {} by {} active until {}: {}",
+                    r.name.as_deref().unwrap_or("-"),
+                    r.rule_id,
+                    r.actor,
+                    r.expires_at,
+                    r.reason
+                ),
+            },
         });
-        if state == "active" {
-            for o in outcomes.iter_mut().filter(|o| o.rule.id == waiver.rule_id) {
-                if o.result.state != ResultState::Pass && o.result.state != ResultState::Waived {
-                    let was = state_name(o.result.state);
-                    o.result.state = ResultState::Waived;
-                    o.result.reason = Some(format!(
-                        "{was}, waived by {} until {}: {}",
-                        waiver.actor, waiver.expires_at, waiver.reason
-                    ));
-                    o.asks = None;
-                }
+        if !w.active() {
+            continue;
+        }
+        // Evaluate again when it expires: it stops counting without anyone acting.
+        next_stale_at = Some(next_stale_at.map_or(r.expires_at, |t| t.min(r.expires_at)));
+        for o in outcomes.iter_mut().filter(|o| o.rule.id == r.rule_id) {
+            if o.result.state != ResultState::Pass && o.result.state != ResultState::Waived {
+                let was = state_name(o.result.state);
+                o.result.state = ResultState::Waived;
+                o.result.reason = Some(format!(
+                    "{was}, waived by {} until {}: {}",
+                    r.actor, r.expires_at, r.reason
+                ));
+                o.asks = None;
             }
         }
     }
@@ -463,7 +474,19 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
                 .as_ref()
                 .is_none_or(|ids| ids.contains(&o.rule.id))
     };
-    if outcomes.iter().any(&approvable) || !gate.approvals.is_empty() {
+    for a in approvals.iter().filter(|a| !a.record.counted) {
+        trace.push(TraceStep {
+            at: now,
+            step: "approval".into(),
+            message: format!(
+                "approval {} by {} does not count: {}",
+                a.record.name.as_deref().unwrap_or("-"),
+                a.record.actor,
+                a.why_not.as_deref().unwrap_or_default()
+            ),
+        });
+    }
+    if outcomes.iter().any(&approvable) || !approvals.is_empty() {
         let message = format!(
             "{} of {} required ({}){}",
             plural(approvers.len(), "approver", "approvers"),
@@ -522,7 +545,7 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
     });
 
     let mut decision = combine(outcomes.iter().filter_map(|o| o.asks));
-    let failing_checks: Vec<String> = outcomes
+    let mut failing_checks: Vec<String> = outcomes
         .iter()
         .filter(|o| o.asks.is_some())
         .map(|o| o.rule.id.clone())
@@ -549,6 +572,26 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         });
     }
 
+    // A ROLLBACK_RECOMMENDED on record for this digest stays, even when the
+    // watch window has closed or the signals recovered.
+    let sticky = ctx.rollback_recommended.filter(|r| r.digest == digest);
+    if let Some(r) = sticky {
+        decision = decision.max(Decision::RollbackRecommended);
+        for check in &r.failing_checks {
+            if !failing_checks.contains(check) {
+                failing_checks.push(check.clone());
+            }
+        }
+        trace.push(TraceStep {
+            at: now,
+            step: "rollback".into(),
+            message: format!(
+                "ROLLBACK_RECOMMENDED for {} since {} (Passport {}) stays until the target runs a proven release again or a new release is applied",
+                r.release, r.since, r.passport
+            ),
+        });
+    }
+
     let canary = (decision == Decision::AllowWithCanary).then(|| {
         let c = policy.canary.clone().unwrap_or_default();
         CanaryRecord {
@@ -571,7 +614,7 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
                     |p| lookup(p, Some(o.rule)),
                     |name| {
                         facts
-                            .get(&(o.rule.connector.as_str(), name))
+                            .get(o.rule.connector.as_str(), name, o.rule.provenance)
                             .and_then(|obs| obs.fact.value.as_ref())
                             .map(|v| Cow::Owned(raw_text(v)))
                     },
@@ -602,10 +645,28 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
                 gate.service, gate.release
             ));
         }
-        if decision == Decision::RequireApproval && !approvals_satisfied {
+        if let Some(r) = sticky {
             push(format!(
-                "Record {} on ReleaseGate approvals for {} {} ({} so far).",
-                plural(policy.required_approvers as usize, "approval", "approvals"),
+                "Roll {} back to a proven release ({}): ROLLBACK_RECOMMENDED since {} stays until the target runs one again or a new release is applied.",
+                gate.service,
+                gate.rollback
+                    .as_ref()
+                    .map_or("the previous release", |r| r.release.as_str()),
+                r.since
+            ));
+        }
+        if decision == Decision::RequireApproval && !approvals_satisfied {
+            let by = released_by
+                .filter(|_| !policy.grants.allow_self_approval)
+                .map(|u| format!(" other than {u}"))
+                .unwrap_or_default();
+            let how = input
+                .gate_ref
+                .map(|g| format!(": releasepassport approve {} -n {}", g.name, g.namespace))
+                .unwrap_or_default();
+            push(format!(
+                "Ask {} with the approve verb{by} to approve {} {} ({digest}){how} ({} so far).",
+                plural(policy.required_approvers as usize, "person", "people"),
                 gate.service,
                 gate.release,
                 approvers.len()
@@ -661,7 +722,9 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         service: gate.service.clone(),
         release: gate.release.clone(),
         environment: gate.environment.clone(),
-        mode: gate.mode,
+        mode,
+        requested_mode: enforced_by.as_ref().map(|_| gate.mode),
+        enforced_by: enforced_by.clone(),
         decision,
         confidence,
         generated_at: now,
@@ -677,15 +740,17 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
             hash: policy.hash.clone(),
         },
         actor: input.actor.to_string(),
+        released_by: released_by.map(str::to_string),
         policy_results: outcomes.into_iter().map(|o| o.result).collect(),
         evidence,
         rollback: gate.rollback.as_ref().map(|r| RollbackRecord {
             release: r.release.clone(),
             image: r.image.clone(),
             ready: rollback_image_ready,
+            proven: rollback_proven,
         }),
-        approvals: gate.approvals.clone(),
-        waivers,
+        approvals: approvals.iter().map(|a| a.record.clone()).collect(),
+        waivers: waivers.iter().map(|w| w.record.clone()).collect(),
         canary,
         next_actions,
         trace,
@@ -696,7 +761,166 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>) -> Result<Evaluation, EvaluateE
         passport,
         failing_checks,
         next_stale_at,
+        grants: grant_outcomes(&approvals, &waivers),
+        refused_evidence,
     })
+}
+
+/// The mode the gate is evaluated in, and why it is stricter than the
+/// gate's own, when it is.
+fn effective_mode(
+    requested: Mode,
+    policy: &CompiledPolicy,
+    enforce_minimum: Option<&str>,
+    policy_name: &str,
+) -> (Mode, Option<String>) {
+    if requested == Mode::Enforce {
+        return (Mode::Enforce, None);
+    }
+    if let Some(why) = enforce_minimum {
+        return (Mode::Enforce, Some(why.to_string()));
+    }
+    if policy.minimum_mode == Some(Mode::Enforce) {
+        return (
+            Mode::Enforce,
+            Some(format!("Policy {policy_name} sets minimumMode enforce")),
+        );
+    }
+    (requested, None)
+}
+
+/// The passport's evidence summaries (oldest first) and the trace steps
+/// for them; returns the refusals too.
+fn summarize_evidence(
+    documents: &[evidence::Document<'_>],
+    pushed_by: Option<&str>,
+    now: Timestamp,
+    trace: &mut Vec<TraceStep>,
+) -> (Vec<EvidenceSummary>, Vec<String>) {
+    let mut sorted: Vec<&evidence::Document<'_>> = documents.iter().collect();
+    sorted.sort_by_key(|d| d.doc.freshness.observed_at);
+    let mut summaries = Vec::with_capacity(sorted.len());
+    let mut refused = Vec::new();
+    for d in sorted {
+        let doc = d.doc;
+        let max_age = doc
+            .freshness
+            .max_age_seconds
+            .unwrap_or(DEFAULT_MAX_AGE_SECONDS);
+        let stale = doc
+            .freshness
+            .observed_at
+            .saturating_add(seconds(max_age))
+            .unwrap_or(Timestamp::MAX)
+            < now;
+        let status = match (&d.refused, stale) {
+            (Some(_), _) => "refused",
+            (None, true) => "stale",
+            (None, false) => "fresh",
+        };
+        let by = match (d.provenance, pushed_by) {
+            (Provenance::Pushed, Some(user)) => format!(", pushed by {user}"),
+            (Provenance::Pushed, None) => ", pushed".to_string(),
+            _ => String::new(),
+        };
+        let message = match &d.refused {
+            Some(why) => {
+                refused.push(why.clone());
+                why.clone()
+            }
+            None => format!(
+                "{} {} evidence{by} observed with {} (max age {max_age}s): {status}",
+                d.provenance,
+                doc.connector,
+                plural(doc.facts.len(), "fact", "facts"),
+            ),
+        };
+        trace.push(TraceStep {
+            at: doc.freshness.observed_at.min(now),
+            step: "evidence".into(),
+            message,
+        });
+        summaries.push(EvidenceSummary {
+            connector: doc.connector.clone(),
+            scope: doc.scope.clone(),
+            observed_at: doc.freshness.observed_at,
+            max_age_seconds: doc.freshness.max_age_seconds,
+            status: status.into(),
+            fact_count: u32::try_from(doc.facts.len()).unwrap_or(u32::MAX),
+            provenance: Some(d.provenance),
+            pushed_by: (d.provenance == Provenance::Pushed)
+                .then(|| pushed_by.map(str::to_string))
+                .flatten(),
+            // An evidence document always serialises (string-keyed maps).
+            digest: crate::passport::digest::canonical_sha256(doc).ok(),
+        });
+    }
+    (summaries, refused)
+}
+
+/// What the controller writes into each approval's and waiver's status.
+fn grant_outcomes(
+    approvals: &[grants::JudgedApproval],
+    waivers: &[grants::JudgedWaiver],
+) -> Vec<GrantOutcome> {
+    let approvals = approvals.iter().map(|a| {
+        let name = a.record.name.clone().unwrap_or_default();
+        match &a.why_not {
+            None => GrantOutcome {
+                kind: "ReleaseApproval",
+                name,
+                state: GrantState::Counted,
+                reason: "Counted".into(),
+                message: format!("Counts as the approval of {}", a.record.actor),
+            },
+            Some(why) => GrantOutcome {
+                kind: "ReleaseApproval",
+                name,
+                state: GrantState::NotCounted,
+                reason: a.record.reason.clone().unwrap_or_default(),
+                message: format!("Does not count: {why}"),
+            },
+        }
+    });
+    let waivers = waivers.iter().map(|w| {
+        let r = &w.record;
+        let (state, reason, message) = match r.state.as_str() {
+            "active" => (
+                GrantState::Counted,
+                "Counted".to_string(),
+                format!("Waives {} until {}", r.rule_id, r.expires_at),
+            ),
+            "expired" => (
+                GrantState::Expired,
+                "Expired".to_string(),
+                format!("Expired at {}", r.expires_at),
+            ),
+            "unmatched" => (
+                GrantState::NotCounted,
+                "UnknownRule".to_string(),
+                format!(
+                    "Does not count: {}",
+                    w.why_not.as_deref().unwrap_or_default()
+                ),
+            ),
+            _ => (
+                GrantState::NotCounted,
+                r.refusal.clone().unwrap_or_default(),
+                format!(
+                    "Does not count: {}",
+                    w.why_not.as_deref().unwrap_or_default()
+                ),
+            ),
+        };
+        GrantOutcome {
+            kind: "ReleaseWaiver",
+            name: r.name.clone().unwrap_or_default(),
+            state,
+            reason,
+            message,
+        }
+    });
+    approvals.chain(waivers).collect()
 }
 
 fn state_name(state: ResultState) -> &'static str {
@@ -778,9 +1002,9 @@ fn check_condition(check: &Check, value: Option<&serde_json::Value>) -> Result<b
 
 /// `facts.<connector>.<fact>` for CEL: numbers as int or double (units dropped),
 /// booleans, strings.
-fn cel_facts(facts: &HashMap<(&str, &str), Observation<'_>>) -> cel::Value {
+fn cel_facts(facts: &FactIndex<'_>) -> cel::Value {
     let mut by_connector: HashMap<String, HashMap<String, cel::Value>> = HashMap::new();
-    for ((connector, name), obs) in facts {
+    for (connector, name, obs) in facts.newest() {
         let value = match obs.fact.value.as_ref().map(TypedValue::from_json) {
             Some(Ok(TypedValue::Number { value, .. })) => {
                 if value.fract() == 0.0 && value.abs() < 9.0e15 {

@@ -20,14 +20,20 @@
 
 mod compile;
 mod evaluate;
+mod evidence;
+pub mod grants;
 pub mod template;
 mod unavailable;
 pub mod value;
 
 use std::fmt;
 
-pub use compile::{CompiledPolicy, Stage, compile};
-pub use evaluate::{EvaluateError, Evaluation, EvaluationInput, evaluate};
+pub use compile::{CompiledPolicy, DEFAULT_WAIVER_MAX_SECONDS, Stage, compile};
+pub use evaluate::{
+    EvaluateError, Evaluation, EvaluationInput, GateContext, GrantOutcome, evaluate, image_digest,
+};
+pub use evidence::CLOCK_SKEW_SECONDS;
+pub use grants::{ApprovalInput, WaiverInput};
 pub use unavailable::{Unavailable, explain_unavailable};
 
 use crate::api::{Decision, PolicySpec};
@@ -41,8 +47,8 @@ pub const DEFAULT_MAX_AGE_SECONDS: i64 = 300;
 pub const PASSPORT_VERSION: &str = "2026-06";
 
 /// The built-in connector whose facts come from the ReleaseGate itself:
-/// `rollback_ready`, `rollback_release`, `rollback_image`, `approvals`,
-/// `artifact_digest`, `source_sha`. Always fresh.
+/// `rollback_ready`, `rollback_proven`, `rollback_release`, `rollback_image`,
+/// `approvals`, `artifact_digest`, `source_sha`. Always fresh.
 pub const GATE_CONNECTOR: &str = "releasegate";
 
 /// Why a policy is invalid, in a form a status condition can carry.

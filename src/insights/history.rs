@@ -9,10 +9,14 @@
 use jiff::{SignedDuration, Timestamp};
 
 use crate::api::{
-    Approval, AuditCursor, Decision, GateHistoryEntry, HISTORY_LIMIT, HistoryType, PassportSpec,
-    ReleaseGateSpec, ReleaseGateStatus, Waiver,
+    ApprovalRecord, AuditCursor, Decision, GateHistoryEntry, HISTORY_LIMIT, HistoryType,
+    PassportSpec, ReleaseGateSpec, ReleaseGateStatus, WaiverRecord,
 };
+use crate::engine::GrantOutcome;
 use crate::passport::redact::redact_str;
+
+/// Most keys kept in each list of the audit cursor (the CRD's `maxItems`).
+const CURSOR_LIMIT: usize = 100;
 
 /// Longest message of an entry: also the longest Event note.
 pub const MESSAGE_LIMIT: usize = 1000;
@@ -31,7 +35,27 @@ pub struct Observation<'a> {
     pub failing_checks: &'a [String],
     /// When the target was first seen running the gate's image, if it was.
     pub deployed_at: Option<Timestamp>,
+    /// Why each approval and waiver counts or not (by object name).
+    pub grants: &'a [GrantOutcome],
+    /// Admission Events of the webhook for this gate (refused bypasses,
+    /// admitted rollbacks), oldest first; those already recorded are skipped.
+    pub admissions: &'a [AdmissionEvent],
+    /// The target runs a proven release again after ROLLBACK_RECOMMENDED:
+    /// the sentence saying so.
+    pub restored: Option<String>,
     pub now: Timestamp,
+}
+
+/// An Event the admission webhook recorded on the gate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmissionEvent {
+    /// Name of the Event object (recorded once by name).
+    pub name: String,
+    pub type_: HistoryType,
+    /// The authenticated user of the admission request.
+    pub actor: Option<String>,
+    pub message: String,
+    pub at: Timestamp,
 }
 
 /// A promotion, counted once per image.
@@ -47,7 +71,8 @@ pub struct Promotion {
 /// part is derived from the stored status, so a replay yields nothing new.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Recorded {
-    /// Order: approvals, waivers, signing key, then the decision they led to.
+    /// Order: mode, approvals, waivers, admissions, signing key, restore,
+    /// then the decision they led to.
     pub entries: Vec<GateHistoryEntry>,
     pub cursor: AuditCursor,
     /// The gate's image was promoted (first allowed, or first seen running).
@@ -75,39 +100,92 @@ pub fn record(old: Option<&ReleaseGateStatus>, o: &Observation<'_>) -> Recorded 
         message: bounded(&message),
     };
 
-    let approvals: Vec<String> = o.spec.approvals.iter().map(approval_key).collect();
-    for (a, key) in o.spec.approvals.iter().zip(&approvals) {
-        if !cursor.approvals.contains(key) {
-            let mut e = entry(
-                HistoryType::ApprovalAdded,
-                approval_message(a, &p.service, &p.release),
-            );
-            e.actor = Some(redact_str(&a.actor).into_owned());
-            entries.push(e);
-        }
+    let actor_entry = |type_, message: String, actor: Option<&str>| {
+        let mut e = entry(type_, message);
+        e.actor = actor.map(|a| redact_str(a).into_owned());
+        e
+    };
+
+    let mode = format!("{}/{}", p.requested_mode.unwrap_or(p.mode), p.mode);
+    // A change of mode, or a first evaluation where a platform minimum overrode the gate.
+    if cursor.mode.as_deref() != Some(mode.as_str())
+        && (cursor.mode.is_some() || p.requested_mode.is_some())
+    {
+        entries.push(actor_entry(
+            HistoryType::ModeChanged,
+            mode_message(p, cursor.mode.as_deref()),
+            o.spec
+                .applied_by
+                .as_ref()
+                .and_then(|a| a.configuration.as_deref()),
+        ));
     }
-    let waivers: Vec<String> = o.spec.waivers.iter().map(waiver_key).collect();
-    for (w, key) in o.spec.waivers.iter().zip(&waivers) {
-        if !cursor.waivers.contains(key) {
-            let mut e = entry(HistoryType::WaiverAdded, waiver_added_message(w));
-            e.actor = Some(redact_str(&w.actor).into_owned());
-            entries.push(e);
-        }
+
+    let why = |name: Option<&str>| {
+        o.grants
+            .iter()
+            .find(|g| Some(g.name.as_str()) == name)
+            .map(|g| g.message.as_str())
+            .unwrap_or_default()
+    };
+    let approvals: Vec<String> = p.approvals.iter().filter_map(|a| a.name.clone()).collect();
+    for a in p.approvals.iter().filter(|a| {
+        a.name
+            .as_ref()
+            .is_some_and(|n| !cursor.approvals.contains(n))
+    }) {
+        let type_ = if a.counted {
+            HistoryType::ApprovalAdded
+        } else {
+            HistoryType::ApprovalRefused
+        };
+        let message = approval_message(a, &p.service, &p.release, why(a.name.as_deref()));
+        entries.push(actor_entry(type_, message, Some(&a.actor)));
     }
-    let expired: Vec<String> = o
-        .spec
+    let waivers: Vec<String> = p.waivers.iter().filter_map(|w| w.name.clone()).collect();
+    for w in p
         .waivers
         .iter()
-        .zip(&waivers)
-        .filter(|(w, _)| w.expires_at <= o.now)
-        .map(|(_, k)| k.clone())
+        .filter(|w| w.name.as_ref().is_some_and(|n| !cursor.waivers.contains(n)))
+    {
+        let type_ = match w.state.as_str() {
+            "active" | "expired" => HistoryType::WaiverAdded,
+            _ => HistoryType::WaiverRefused,
+        };
+        let message = waiver_added_message(w, why(w.name.as_deref()));
+        entries.push(actor_entry(type_, message, Some(&w.actor)));
+    }
+    let expired: Vec<String> = p
+        .waivers
+        .iter()
+        .filter(|w| w.state == "expired")
+        .filter_map(|w| w.name.clone())
         .collect();
-    for (w, key) in o.spec.waivers.iter().zip(&waivers) {
-        if w.expires_at <= o.now && !cursor.expired_waivers.contains(key) {
-            let mut e = entry(HistoryType::WaiverExpired, waiver_expired_message(w));
-            e.actor = Some(redact_str(&w.actor).into_owned());
-            entries.push(e);
-        }
+    for w in p.waivers.iter().filter(|w| {
+        w.state == "expired"
+            && w.name
+                .as_ref()
+                .is_some_and(|n| !cursor.expired_waivers.contains(n))
+    }) {
+        entries.push(actor_entry(
+            HistoryType::WaiverExpired,
+            waiver_expired_message(w),
+            Some(&w.actor),
+        ));
+    }
+    let mut admission_events = cursor.admission_events.clone();
+    for a in o
+        .admissions
+        .iter()
+        .filter(|a| !cursor.admission_events.contains(&a.name))
+    {
+        let mut e = actor_entry(a.type_, a.message.clone(), a.actor.as_deref());
+        e.at = a.at;
+        entries.push(e);
+        admission_events.push(a.name.clone());
+    }
+    if let Some(message) = &o.restored {
+        entries.push(entry(HistoryType::Restored, message.clone()));
     }
     if let Some(previous) = cursor.signing_key_id.as_deref()
         && previous != o.signing_key_id
@@ -157,7 +235,7 @@ pub fn record(old: Option<&ReleaseGateStatus>, o: &Observation<'_>) -> Recorded 
         .then(|| episode_start(history, Decision::RollbackRecommended))
         .flatten()
         .map(|start| o.now.duration_since(start));
-    let approval_wait = (restored && !o.spec.approvals.is_empty())
+    let approval_wait = (restored && p.approvals.iter().any(|a| a.counted))
         .then(|| episode_start(history, Decision::RequireApproval))
         .flatten()
         .map(|start| o.now.duration_since(start));
@@ -166,9 +244,11 @@ pub fn record(old: Option<&ReleaseGateStatus>, o: &Observation<'_>) -> Recorded 
         entries,
         cursor: AuditCursor {
             signing_key_id: Some(o.signing_key_id.to_string()),
-            approvals,
-            waivers,
-            expired_waivers: expired,
+            approvals: newest(approvals),
+            waivers: newest(waivers),
+            expired_waivers: newest(expired),
+            mode: Some(mode),
+            admission_events: newest(admission_events),
             promoted_image: if promotion.is_some() {
                 Some(image.clone())
             } else {
@@ -242,18 +322,12 @@ pub fn bounded(message: &str) -> String {
     format!("{}...", &s[..cut])
 }
 
-fn approval_key(a: &Approval) -> String {
-    redact_str(&format!(
-        "{}|{}|{}",
-        a.actor,
-        a.reference.as_deref().unwrap_or(""),
-        a.approved_at.map(|t| t.to_string()).unwrap_or_default()
-    ))
-    .into_owned()
-}
-
-fn waiver_key(w: &Waiver) -> String {
-    redact_str(&format!("{}|{}|{}", w.rule_id, w.actor, w.expires_at)).into_owned()
+/// The last [`CURSOR_LIMIT`] keys.
+fn newest(mut keys: Vec<String>) -> Vec<String> {
+    if keys.len() > CURSOR_LIMIT {
+        keys.drain(..keys.len() - CURSOR_LIMIT);
+    }
+    keys
 }
 
 /// `Decision HOLD → ALLOW for payment-api v2.18.4 (confidence 100%), Passport <name>; failing: a, b`
@@ -278,29 +352,58 @@ pub fn decision_message(
     )
 }
 
-/// `Approval by alice@example.com (CHG-1042) for payment-api v2.18.4`
-pub fn approval_message(a: &Approval, service: &str, release: &str) -> String {
+/// `Approval by alice@example.com (CHG-1042) for payment-api v2.18.4`, and
+/// why it does not count when it does not.
+pub fn approval_message(a: &ApprovalRecord, service: &str, release: &str, why: &str) -> String {
     let reference = a
         .reference
         .as_deref()
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
-    format!("Approval by {}{reference} for {service} {release}", a.actor)
+    let verdict = if a.counted || why.is_empty() {
+        String::new()
+    } else {
+        format!(": {why}")
+    };
+    format!(
+        "Approval by {}{reference} for {service} {release}{verdict}",
+        a.actor
+    )
 }
 
-/// `Waiver of rule error-rate by bob until 2026-05-18T00:00:00Z: <reason>`
-pub fn waiver_added_message(w: &Waiver) -> String {
+/// `Waiver of rule error-rate by bob until 2026-05-18T00:00:00Z: <reason>`,
+/// and why it does not count when it does not.
+pub fn waiver_added_message(w: &WaiverRecord, why: &str) -> String {
+    let verdict = match w.state.as_str() {
+        "active" | "expired" => String::new(),
+        _ => format!(" ({why})"),
+    };
     format!(
-        "Waiver of rule {} by {} until {}: {}",
+        "Waiver of rule {} by {} until {}: {}{verdict}",
         w.rule_id, w.actor, w.expires_at, w.reason
     )
 }
 
 /// `Waiver of rule error-rate by bob expired at 2026-05-18T00:00:00Z`
-pub fn waiver_expired_message(w: &Waiver) -> String {
+pub fn waiver_expired_message(w: &WaiverRecord) -> String {
     format!(
         "Waiver of rule {} by {} expired at {}",
         w.rule_id, w.actor, w.expires_at
+    )
+}
+
+/// `Mode of payment-api-production: enforce (was shadow); the gate asks for shadow: namespace ...`
+pub fn mode_message(p: &PassportSpec, previous: Option<&str>) -> String {
+    let was = previous
+        .map(|m| format!(" (was {})", m.replace('/', " applied as ")))
+        .unwrap_or_default();
+    let why = match (&p.requested_mode, &p.enforced_by) {
+        (Some(requested), Some(by)) => format!("; the gate asks for {requested}, {by}"),
+        _ => String::new(),
+    };
+    format!(
+        "{} {} is evaluated in {} mode{was}{why}",
+        p.service, p.environment, p.mode
     )
 }
 

@@ -235,6 +235,8 @@ pub fn redact_passport(p: &mut PassportSpec) {
     }
     redact_opt(&mut p.artifact.source_sha);
     redact_map(&mut p.artifact.build_run);
+    redact_opt(&mut p.released_by);
+    redact_opt(&mut p.enforced_by);
     for r in &mut p.policy_results {
         redact_string(&mut r.id);
         redact_string(&mut r.label);
@@ -244,6 +246,7 @@ pub fn redact_passport(p: &mut PassportSpec) {
         redact_opt(&mut r.reason);
     }
     for e in &mut p.evidence {
+        redact_opt(&mut e.pushed_by);
         redact_string(&mut e.connector);
         redact_string(&mut e.status);
         redact_map(&mut e.scope);
@@ -253,10 +256,14 @@ pub fn redact_passport(p: &mut PassportSpec) {
         redact_opt(&mut r.image);
     }
     for a in &mut p.approvals {
+        redact_opt(&mut a.name);
         redact_string(&mut a.actor);
         redact_opt(&mut a.reference);
+        redact_opt(&mut a.reason);
     }
     for w in &mut p.waivers {
+        redact_opt(&mut w.name);
+        redact_opt(&mut w.refusal);
         redact_string(&mut w.rule_id);
         redact_string(&mut w.reason);
         redact_string(&mut w.actor);

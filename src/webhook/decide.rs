@@ -6,14 +6,20 @@
 //! 1. pod template images unchanged (scale, label, annotation edits) → admit;
 //! 2. the gate named by the label does not exist → deny (the mode is unknown,
 //!    so the label is taken at its word);
-//! 3. every new image is the gate's declared rollback image → admit with a
-//!    warning and an Event, whatever the passport says;
-//! 4. otherwise the gate's current Passport must exist, verify (signature and
-//!    known key id), have been issued for this gate, be fresh, cover every new
-//!    image digest (containers and initContainers, pinned by digest) and
-//!    decide ALLOW (or ALLOW_WITH_CANARY for a Rollout with a canary or
-//!    blue-green strategy). In enforce mode a failure denies; in shadow mode
-//!    the change is admitted with warnings that say what enforce would do.
+//! 3. the gate's current Passport must exist, verify (signature and known key
+//!    id), have been issued for this gate, be fresh, cover every new image
+//!    digest (containers and initContainers, pinned by digest) and decide
+//!    ALLOW (or ALLOW_WITH_CANARY for a Rollout with a canary or blue-green
+//!    strategy) → admit;
+//! 4. otherwise, when every new image is a release this gate **proved**
+//!    (`status.provenReleases`: it held an ALLOW Passport of the gate and
+//!    ran, and its rollback window has not passed) → admit with a warning and
+//!    a `RollbackAdmitted` Event, whatever the passport says: an incident
+//!    rollback is never blocked. A declared `spec.rollback.image` the gate
+//!    never proved is an ordinary promotion;
+//! 5. otherwise, in enforce mode (the gate's, or the minimum the operator
+//!    applied: `status.mode`) deny; in shadow mode admit with warnings that
+//!    say what enforce would do.
 //!
 //! **Fresh** means: the Passport is the one named by the gate's
 //! `status.passportName`; the gate's `status.observedGeneration` equals its
@@ -27,7 +33,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::api::{Decision, Mode, PassportSpec, ReleaseGate, ResultState};
+use crate::api::{Decision, Mode, PassportSpec, ProvenRelease, ReleaseGate, ResultState};
 use crate::passport::{VerifyError, VerifyingKeySet};
 
 /// How long after `status.nextEvaluationAt` a decision still counts as fresh.
@@ -49,6 +55,8 @@ pub struct Review<'a> {
     pub new: &'a [Image<'a>],
     /// The new object is an Argo Rollout with a canary or blue-green strategy.
     pub progressive: bool,
+    /// The authenticated user of the request (`userInfo.username`), for Events.
+    pub user: Option<&'a str>,
 }
 
 /// A Passport as stored: its name and the raw JSON of its `spec`.
@@ -128,6 +136,8 @@ pub enum Reason {
     NotCovered,
     /// The passport's decision does not allow promotion.
     Decision,
+    /// Pushed evidence on a ReleaseGate claims to be observed in the future.
+    FutureEvidence,
     /// The request cannot be read.
     Malformed,
 }
@@ -147,6 +157,7 @@ impl Reason {
             Reason::NotPinned => "not_pinned",
             Reason::NotCovered => "not_covered",
             Reason::Decision => "decision",
+            Reason::FutureEvidence => "future_evidence",
             Reason::Malformed => "malformed",
         }
     }
@@ -155,11 +166,13 @@ impl Reason {
 /// An Event to record on the gate (after answering).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GateEvent {
-    /// `AdmissionDenied` or `RollbackAdmitted`.
+    /// `AdmissionDenied`, `RollbackAdmitted` or `EvidenceRefused`.
     pub reason: &'static str,
     pub note: String,
     /// Warning (true) or Normal Event.
     pub warning: bool,
+    /// The authenticated user of the request.
+    pub actor: Option<String>,
 }
 
 /// The decision with what the server records about it.
@@ -174,7 +187,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new(verdict: Verdict, reason: Reason, mode: Option<Mode>) -> Self {
+    pub(crate) fn new(verdict: Verdict, reason: Reason, mode: Option<Mode>) -> Self {
         Self {
             verdict,
             reason,
@@ -257,32 +270,48 @@ pub fn decide(
             None,
         );
     };
-    let mode = gate.spec.mode;
+    // The gate's mode, or enforce when the operator applied a platform minimum.
+    let mode = gate.spec.mode.at_least(
+        gate.status
+            .as_ref()
+            .and_then(|s| s.mode)
+            .unwrap_or(Mode::Shadow),
+    );
     let gate_id = || format!("ReleaseGate {}/{gate_name}", review.namespace);
     let changed = new_images(review.old, review.new);
+    let actor = review.user.map(str::to_string);
 
-    // The incident rollback path: never blocked.
-    if let Some(rollback) = gate.spec.rollback.as_ref().and_then(|r| r.image.as_deref())
-        && let Some(rollback_digest) = image_digest(rollback)
-        && !changed.is_empty()
-        && changed
-            .iter()
-            .all(|i| image_digest(i.image) == Some(rollback_digest))
-    {
-        let release = gate
-            .spec
-            .rollback
-            .as_ref()
-            .map(|r| r.release.as_str())
-            .unwrap_or("");
+    let findings = evaluate(review, gate_name, gate, passport, verifier, now, &changed);
+    let mut findings = match findings {
+        Ok(decision) => {
+            let verdict = match mode {
+                Mode::Shadow => Verdict::AdmitWithWarning(vec![format!(
+                    "Release Passport (shadow): {} passport decision {decision}; enforce mode would admit this change",
+                    gate_id()
+                )]),
+                Mode::Enforce => Verdict::Admit,
+            };
+            return Outcome::new(verdict, Reason::Allowed, Some(mode));
+        }
+        Err(findings) => findings,
+    };
+
+    // The incident rollback path: a release this gate proved is never blocked.
+    if let Some(proven) = proven_rollback(gate, &changed, now) {
         let note = format!(
-            "Rollback of {} to {rollback} (release {release}) admitted without a passport: the gate never blocks an incident rollback",
-            what()
+            "Rollback of {} to proven release {} ({}) admitted under the current decision: the gate never blocks an incident rollback to a release it proved",
+            what(),
+            proven.release,
+            proven.digest
         );
         let mut outcome = Outcome::new(
             Verdict::AdmitWithWarning(vec![format!(
-                "Release Passport: rollback to the declared rollback image of {} ({release}) admitted without a passport; an Event was recorded on the gate",
-                gate_id()
+                "Release Passport: rollback of {} to release {} ({}), which {} proved, admitted although {}; an Event was recorded on the gate",
+                what(),
+                proven.release,
+                proven.digest,
+                gate_id(),
+                findings.summary
             )]),
             Reason::Rollback,
             Some(mode),
@@ -291,23 +320,16 @@ pub fn decide(
             reason: "RollbackAdmitted",
             note,
             warning: true,
+            actor,
         });
         return outcome;
     }
+    if let Some(detail) = unproven_rollback(gate, &changed) {
+        findings.details.insert(0, detail);
+    }
 
-    let findings = evaluate(review, gate_name, gate, passport, verifier, now, &changed);
-    match (mode, findings) {
-        (_, Ok(decision)) => {
-            let verdict = match mode {
-                Mode::Shadow => Verdict::AdmitWithWarning(vec![format!(
-                    "Release Passport (shadow): {} passport decision {decision}; enforce mode would admit this change",
-                    gate_id()
-                )]),
-                Mode::Enforce => Verdict::Admit,
-            };
-            Outcome::new(verdict, Reason::Allowed, Some(mode))
-        }
-        (Mode::Shadow, Err(findings)) => {
+    match mode {
+        Mode::Shadow => {
             let mut warnings = vec![format!(
                 "Release Passport (shadow): {}: enforce mode would deny this change ({})",
                 gate_id(),
@@ -325,7 +347,7 @@ pub fn decide(
                 Some(mode),
             )
         }
-        (Mode::Enforce, Err(findings)) => {
+        Mode::Enforce => {
             let message = format!(
                 "Release Passport denied {} ({}, enforce mode): {}. {}",
                 what(),
@@ -342,10 +364,46 @@ pub fn decide(
                 reason: "AdmissionDenied",
                 note: format!("Change of {} denied: {}", what(), findings.summary),
                 warning: true,
+                actor,
             });
             outcome
         }
     }
+}
+
+/// The proven release every new image goes back to, when they all go back
+/// to one the gate proved and its rollback window has not passed.
+fn proven_rollback<'g>(
+    gate: &'g ReleaseGate,
+    changed: &[Image<'_>],
+    now: jiff::Timestamp,
+) -> Option<&'g ProvenRelease> {
+    let proven = &gate.status.as_ref()?.proven_releases;
+    let mut target = None;
+    for image in changed {
+        let digest = image_digest(image.image)?;
+        let p = proven
+            .iter()
+            .find(|p| p.digest == digest && p.rollback_until.is_none_or(|until| now < until))?;
+        target = Some(p);
+    }
+    target
+}
+
+/// When a new image is the gate's declared rollback image but not a release
+/// the gate proved: the sentence that says why it is gated like any promotion.
+fn unproven_rollback(gate: &ReleaseGate, changed: &[Image<'_>]) -> Option<String> {
+    let declared = gate.spec.rollback.as_ref()?;
+    let digest = image_digest(declared.image.as_deref()?)?;
+    changed
+        .iter()
+        .any(|i| image_digest(i.image) == Some(digest))
+        .then(|| {
+            format!(
+                "{} is the gate's declared rollback image (release {}), but this gate never proved it (it never held an ALLOW Passport of the gate and ran), so it is a promotion like any other: only releases in the gate's status.provenReleases are admitted as rollbacks.",
+                digest, declared.release
+            )
+        })
 }
 
 /// Why enforce mode would deny: the first reason, a one-line summary and the

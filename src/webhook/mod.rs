@@ -1,6 +1,7 @@
 //! Enforce mode: the validating admission webhook.
 //!
-//! - `decide`: the decision, a pure function (no Kubernetes I/O);
+//! - `decide`: the decision on a workload, a pure function (no Kubernetes I/O);
+//! - `evidence`: the check of a ReleaseGate's pushed evidence (no clock in CEL);
 //! - `cache`: reflector stores of ReleaseGates and Passports, verified
 //!   passports memoised by content hash;
 //! - `review`: the AdmissionReview, decoded only as far as a decision needs;
@@ -13,6 +14,7 @@
 pub mod cache;
 pub mod config;
 pub mod decide;
+pub mod evidence;
 pub mod review;
 pub mod server;
 pub mod tls;
@@ -24,7 +26,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tokio::sync::mpsc;
 
 pub use cache::WebhookCache;
@@ -139,36 +140,56 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Records gate Events off the request path.
+/// Records gate Events off the request path, each as its own Event object
+/// (never folded into a series, so every refusal and rollback keeps its
+/// note), with the request's authenticated user in the annotation
+/// `releasepassport.io/actor` (the operator copies them into the gate's history).
 async fn record_events(client: Client, mut rx: mpsc::Receiver<server::PendingEvent>) {
-    let recorder = Recorder::new(
-        client,
-        Reporter {
-            controller: "releasepassport-webhook".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        },
-    );
+    use k8s_openapi::api::events::v1::Event as NewEvent;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let instance = std::env::var("POD_NAME").unwrap_or_else(|_| "webhook".into());
     while let Some(pending) = rx.recv().await {
-        let reference = k8s_openapi::api::core::v1::ObjectReference {
+        let regarding = k8s_openapi::api::core::v1::ObjectReference {
             api_version: Some(format!("{}/{}", crate::api::GROUP, crate::api::VERSION)),
             kind: Some("ReleaseGate".into()),
             name: Some(pending.gate.clone()),
             namespace: Some(pending.namespace.clone()),
             ..Default::default()
         };
-        let event = Event {
-            type_: if pending.event.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
+        let mut annotations = std::collections::BTreeMap::new();
+        if let Some(actor) = &pending.event.actor {
+            annotations.insert(
+                crate::controller::stores::ACTOR_ANNOTATION.to_string(),
+                actor.clone(),
+            );
+        }
+        let event = NewEvent {
+            metadata: kube::api::ObjectMeta {
+                generate_name: Some(format!("{}-", pending.gate)),
+                namespace: Some(pending.namespace.clone()),
+                annotations: (!annotations.is_empty()).then_some(annotations),
+                ..Default::default()
             },
-            reason: pending.event.reason.into(),
+            event_time: Some(MicroTime(jiff::Timestamp::now())),
+            type_: Some(
+                if pending.event.warning {
+                    "Warning"
+                } else {
+                    "Normal"
+                }
+                .into(),
+            ),
+            reason: Some(pending.event.reason.into()),
             note: Some(pending.event.note.chars().take(1000).collect()),
-            action: "Admit".into(),
-            secondary: None,
+            action: Some("Admit".into()),
+            regarding: Some(regarding),
+            reporting_controller: Some(crate::controller::stores::WEBHOOK_REPORTER.into()),
+            reporting_instance: Some(instance.clone()),
+            ..Default::default()
         };
-        if let Err(e) = recorder.publish(&event, &reference).await {
-            tracing::debug!(error = %e, "webhook: publishing an event failed");
+        let api: kube::Api<NewEvent> = kube::Api::namespaced(client.clone(), &pending.namespace);
+        if let Err(e) = api.create(&kube::api::PostParams::default(), &event).await {
+            tracing::warn!(error = %e, gate = %pending.gate, namespace = %pending.namespace, "webhook: publishing an event failed");
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The AdmissionReview as the webhook reads and answers it: only what a
 //! decision needs is decoded (uid, kind, operation, namespace, name, the
-//! gate label, the pod template images of the new and old object, the
-//! Rollout strategy), borrowing from the request body; everything else is
+//! user, the gate label, the pod template images of the new and old object,
+//! the Rollout strategy, and of a ReleaseGate the observation times of its
+//! pushed evidence), borrowing from the request body; everything else is
 //! skipped without being built. The answer is encoded directly.
 
 use std::borrow::Cow;
@@ -70,9 +71,18 @@ pub struct RequestIn<'a> {
     #[serde(default)]
     pub dry_run: Option<bool>,
     #[serde(borrow, default)]
+    pub user_info: Option<UserInfoIn<'a>>,
+    #[serde(borrow, default)]
     pub object: Option<WorkloadIn<'a>>,
     #[serde(borrow, default)]
     pub old_object: Option<WorkloadIn<'a>>,
+}
+
+/// `request.userInfo`: who makes the request, as the apiserver authenticated it.
+#[derive(Debug, Default, Deserialize)]
+pub struct UserInfoIn<'a> {
+    #[serde(borrow, default)]
+    pub username: Option<Str<'a>>,
 }
 
 /// `request.kind` (group, version, kind).
@@ -112,6 +122,37 @@ pub struct WorkloadSpecIn<'a> {
     pub template: Option<TemplateIn<'a>>,
     #[serde(default)]
     pub strategy: Option<StrategyIn>,
+    /// A ReleaseGate's pushed evidence.
+    #[serde(borrow, default)]
+    pub evidence: Option<Vec<EvidenceIn<'a>>>,
+}
+
+/// One pushed evidence document of a ReleaseGate: its connector and when it
+/// (and each of its facts) claims to have been observed.
+#[derive(Debug, Default, Deserialize)]
+pub struct EvidenceIn<'a> {
+    #[serde(borrow, default)]
+    pub connector: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub freshness: Option<FreshnessIn<'a>>,
+    #[serde(borrow, default)]
+    pub facts: Option<Vec<FactIn<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FreshnessIn<'a> {
+    #[serde(borrow, default)]
+    pub observed_at: Option<Str<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FactIn<'a> {
+    #[serde(borrow, default)]
+    pub name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub observed_at: Option<Str<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -184,6 +225,34 @@ impl<'a> WorkloadIn<'a> {
                 image: c.image.as_ref().map(Str::as_str).unwrap_or(""),
             })
             .collect()
+    }
+
+    /// Of a ReleaseGate: every pushed evidence observation, as
+    /// `(connector, fact or "" for the document, observedAt)`.
+    pub fn evidence_times(&self) -> Vec<(&str, &str, &str)> {
+        let mut out = Vec::new();
+        for doc in self
+            .spec
+            .as_ref()
+            .and_then(|s| s.evidence.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            let connector = doc.connector.as_ref().map(Str::as_str).unwrap_or("");
+            if let Some(t) = doc.freshness.as_ref().and_then(|f| f.observed_at.as_ref()) {
+                out.push((connector, "", t.as_str()));
+            }
+            for fact in doc.facts.iter().flatten() {
+                if let Some(t) = &fact.observed_at {
+                    out.push((
+                        connector,
+                        fact.name.as_ref().map(Str::as_str).unwrap_or(""),
+                        t.as_str(),
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// An Argo Rollout with a canary or blue-green strategy.

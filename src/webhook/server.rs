@@ -120,7 +120,7 @@ async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
         &outcome.event,
         &state.events,
         request.dry_run.unwrap_or(false),
-    ) && let Some(gate) = gate_label(&request)
+    ) && let Some(gate) = event_gate(&request)
     {
         let _ = tx.try_send(PendingEvent {
             namespace: namespace.to_string(),
@@ -173,6 +173,18 @@ fn record(state: &AppState, outcome: &Outcome, start: Instant) {
         .observe(start.elapsed().as_secs_f64());
 }
 
+/// The gate an Event is about: the ReleaseGate itself, or the one a workload's label names.
+fn event_gate<'r>(request: &'r RequestIn<'_>) -> Option<&'r str> {
+    if is_gate(request) {
+        return request.name.as_ref().map(Str::as_str);
+    }
+    gate_label(request)
+}
+
+fn is_gate(request: &RequestIn<'_>) -> bool {
+    request.kind.group.as_str() == crate::api::GROUP && request.kind.kind.as_str() == "ReleaseGate"
+}
+
 /// The gate named by the new object's label, else the old one's (removing the
 /// label in the same change as an image does not escape the gate).
 fn gate_label<'r>(request: &'r RequestIn<'_>) -> Option<&'r str> {
@@ -192,6 +204,24 @@ pub fn review_request(cache: &WebhookCache, request: &RequestIn<'_>) -> Outcome 
         event: None,
     };
     let kind = request.kind.kind.as_str();
+    let user = request
+        .user_info
+        .as_ref()
+        .and_then(|u| u.username.as_ref())
+        .map(Str::as_str);
+    if is_gate(request)
+        && request.sub_resource.is_none()
+        && matches!(request.operation.as_str(), "CREATE" | "UPDATE")
+        && let Some(object) = request.object.as_ref()
+    {
+        return super::evidence::decide(
+            request.namespace.as_ref().map(Str::as_str).unwrap_or(""),
+            request.name.as_ref().map(Str::as_str).unwrap_or(""),
+            &object.evidence_times(),
+            user,
+            jiff::Timestamp::now(),
+        );
+    }
     let known = match request.kind.group.as_str() {
         "apps" => matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet"),
         "argoproj.io" => kind == "Rollout",
@@ -231,6 +261,7 @@ pub fn review_request(cache: &WebhookCache, request: &RequestIn<'_>) -> Outcome 
         old: old.as_deref(),
         new: &new,
         progressive: object.progressive(kind),
+        user,
     };
     decide::decide(
         &review,

@@ -52,6 +52,8 @@ pub struct P<'a> {
     pub approvals: usize,
     pub results: &'a [(&'a str, &'a str, &'a str)],
     pub evidence: &'a [(&'a str, &'a str)],
+    /// Merged into the passport's spec (e.g. approvals, waivers).
+    pub extra: Value,
 }
 
 impl Default for P<'_> {
@@ -68,6 +70,7 @@ impl Default for P<'_> {
             approvals: 0,
             results: &[],
             evidence: &[],
+            extra: Value::Null,
         }
     }
 }
@@ -96,10 +99,7 @@ pub fn passport(p: P<'_>) -> Passport {
     } else {
         json!(["Fix it."])
     };
-    serde_json::from_value(json!({
-        "apiVersion": "releasepassport.io/v1alpha1", "kind": "Passport",
-        "metadata": {"name": p.name, "namespace": NS},
-        "spec": {
+    let mut spec = json!({
             "passportVersion": "2026-05", "service": "payment-api", "release": p.release,
             "environment": "production", "mode": p.mode, "decision": p.decision,
             "confidence": p.confidence, "generatedAt": p.at,
@@ -109,7 +109,16 @@ pub fn passport(p: P<'_>) -> Passport {
             "policyResults": results, "evidence": evidence, "approvals": approvals,
             "nextActions": next_actions,
             "signature": {"algorithm": "ed25519", "keyId": "k", "value": "v"}
+    });
+    if let (Some(s), Some(e)) = (spec.as_object_mut(), p.extra.as_object()) {
+        for (k, v) in e {
+            s.insert(k.clone(), v.clone());
         }
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "releasepassport.io/v1alpha1", "kind": "Passport",
+        "metadata": {"name": p.name, "namespace": NS},
+        "spec": spec
     }))
     .expect("passport")
 }

@@ -382,7 +382,8 @@ pub fn request(
         service: "payment-api",
         environment: "production",
         now: jiff::Timestamp::now(),
-        gate: "payment-api-production",
+        gate_name: "payment-api-production",
+        gate: None,
         release: "v2.18.4",
         previous_release: Some("v2.17.9"),
     }

@@ -6,6 +6,9 @@
 #![allow(dead_code)]
 
 pub mod controller;
+pub mod identities;
+pub mod replay;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -103,7 +106,9 @@ pub fn kubectl_ok(args: &[&str]) -> String {
 }
 
 /// Installs (server-side apply) the project's CRDs and waits until the
-/// apiserver serves them.
+/// apiserver serves them; then the admission policies and persona roles a
+/// real install ships (`config/admission/`, `config/rbac/personas.yaml`), and
+/// waits until the apiserver enforces them.
 pub async fn install_crds(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let pp = PatchParams::apply("releasepassport-tests").force();
@@ -114,6 +119,44 @@ pub async fn install_crds(client: &Client) {
             .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
         wait_established(&crds, &name).await;
     }
+    install_admission_policies().await;
+}
+
+/// The shipped admission policies and persona roles, in force.
+async fn install_admission_policies() {
+    let root = repo_root();
+    kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=releasepassport-tests",
+        "-f",
+        root.join("config/admission/policies.yaml")
+            .to_str()
+            .expect("path"),
+        "-f",
+        root.join("config/rbac/personas.yaml")
+            .to_str()
+            .expect("path"),
+    ]);
+    // The apiserver loads policies asynchronously: wait until a forged
+    // approval is refused by name.
+    let probe = "apiVersion: releasepassport.io/v1alpha1\nkind: ReleaseApproval\nmetadata: {name: policy-probe, namespace: default}\nspec: {gate: probe, release: v1, digest: \"sha256:0000000000000000000000000000000000000000000000000000000000000000\", approver: nobody-at-all}\n";
+    let file = std::env::temp_dir().join(format!("rp-policy-probe-{}.yaml", std::process::id()));
+    std::fs::write(&file, probe).expect("probe manifest");
+    for _ in 0..300 {
+        let out = kubectl(&[
+            "create",
+            "--dry-run=server",
+            "-f",
+            file.to_str().expect("path"),
+        ]);
+        if String::from_utf8_lossy(&out.stderr).contains("approver-is-requester") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the apiserver never enforced config/admission/policies.yaml");
 }
 
 async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) {
@@ -155,23 +198,49 @@ pub async fn namespace(client: &Client, prefix: &str) -> String {
     name
 }
 
+/// The seed's Policy (`examples/policy.yaml`) reading its Argo CD and
+/// Prometheus facts from evidence CI pushes into the gate (connectors
+/// `ci-argocd` and `ci-prometheus`) instead of from ConnectorScopes: the
+/// controller's flow without an Argo CD or a Prometheus server. Pushed
+/// evidence never carries the name of a connector the operator pulls.
+pub fn ci_policy() -> releasepassport::api::Policy {
+    let mut policy: releasepassport::api::Policy = load_yaml("examples/policy.yaml");
+    let pushed = |rule: &mut releasepassport::api::PolicyRule| {
+        if matches!(rule.connector.as_str(), "argocd" | "prometheus") {
+            rule.connector = format!("ci-{}", rule.connector);
+        }
+        // The seed's incident and change rules read the pagerduty and jira
+        // connectors; here CI pushes those facts under `ingest`.
+        if matches!(rule.connector.as_str(), "pagerduty" | "jira") {
+            rule.connector = "ingest".into();
+        }
+    };
+    policy.spec.rules.iter_mut().for_each(pushed);
+    if let Some(post) = policy.spec.post_deploy.as_mut() {
+        post.rules.iter_mut().for_each(pushed);
+    }
+    policy
+}
+
+/// Limits every webhook of a configuration to namespaces labelled
+/// `label=value` (one test process's own namespaces), keeping its own selector.
+pub fn scope_webhooks(
+    config: &mut k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+    label: &str,
+    value: &str,
+) {
+    for w in config.webhooks.iter_mut().flatten() {
+        let selector = w.namespace_selector.get_or_insert_with(Default::default);
+        selector
+            .match_labels
+            .get_or_insert_with(Default::default)
+            .insert(label.to_string(), value.to_string());
+    }
+}
+
 /// Reads a YAML file of the repository (e.g. `examples/...`) into a typed object.
 pub fn load_yaml<T: serde::de::DeserializeOwned>(relative: &str) -> T {
     let path = repo_root().join(relative);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The seed Policy (`examples/policy.yaml`) with its incident and change
-/// rules reading the facts CI pushes (`ingest`) instead of the PagerDuty and
-/// Jira connectors: for tests about something else than those connectors
-/// (tests/cluster_connectors.rs runs the seed Policy as it is).
-pub fn seed_policy_with_pushed_facts() -> releasepassport::api::Policy {
-    let mut policy: releasepassport::api::Policy = load_yaml("examples/policy.yaml");
-    for rule in &mut policy.spec.rules {
-        if matches!(rule.connector.as_str(), "pagerduty" | "jira") {
-            rule.connector = "ingest".into();
-        }
-    }
-    policy
 }

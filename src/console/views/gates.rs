@@ -109,7 +109,8 @@ pub fn detail(page: &GatePage<'_>) -> Markup {
     html! {
         div.panel {
             p { (maybe_decision(st.decision)) " " strong { (g.spec.service) " " (g.spec.release) } " → " (g.spec.environment)
-                " · mode " strong { (g.spec.mode.as_str()) }
+                " · mode " strong { (st.mode.unwrap_or(g.spec.mode).as_str()) }
+                @if let Some(by) = &st.enforced_by { " (" (by) ")" }
                 @if let Some(c) = st.confidence { " · confidence " (c) "%" } }
             dl.kv {
                 dt { "Gate" } dd.mono { (ns) "/" (name) }
@@ -129,14 +130,32 @@ pub fn detail(page: &GatePage<'_>) -> Markup {
         }
         h2 { "Approvals and waivers" }
         div.panel {
-            @if g.spec.approvals.is_empty() && g.spec.waivers.is_empty() { (empty("No approval or waiver on this gate.")) }
-            @if !g.spec.approvals.is_empty() {
-                ul { @for a in &g.spec.approvals { li { "approved by " strong { (a.actor) } @if let Some(r) = &a.reference { " (" (r) ")" } } } }
+            @let approvals = current.map(|c| c.spec.approvals.as_slice()).unwrap_or_default();
+            @let waivers = current.map(|c| c.spec.waivers.as_slice()).unwrap_or_default();
+            @if approvals.is_empty() && waivers.is_empty() { (empty("No approval or waiver for this release.")) }
+            @if !approvals.is_empty() {
+                table #approvals {
+                    thead { tr { th { "Approved by" } th { "Reference" } th { "At" } th { "Counts" } } }
+                    tbody { @for a in approvals { tr {
+                        td { strong { (a.actor) } } td { (a.reference.as_deref().unwrap_or("—")) } td { (maybe_time(a.approved_at)) }
+                        td { @if a.counted { "yes" } @else { "no: " (a.reason.as_deref().unwrap_or("—")) } }
+                    } } }
+                }
             }
-            @if !g.spec.waivers.is_empty() {
-                ul { @for w in &g.spec.waivers { li { "waiver for " strong { (w.rule_id) } " by " (w.actor) ", expires " (time(w.expires_at)) ": " (w.reason) } } }
+            @if !waivers.is_empty() {
+                table #waivers {
+                    thead { tr { th { "Rule" } th { "Waived by" } th { "Expires" } th { "State" } th { "Reason" } } }
+                    tbody { @for w in waivers { tr {
+                        td { (w.rule_id) } td { strong { (w.actor) } } td { (time(w.expires_at)) }
+                        td { (w.state) @if let Some(r) = &w.refusal { " (" (r) ")" } } td { (w.reason) }
+                    } } }
+                }
             }
-            p.muted { "Approvals and waivers are added to the ReleaseGate (kubectl, Git, or releasepassport gate --approve); the console is read-only." }
+            @if !st.proven_releases.is_empty() {
+                p { "Proven releases (rollback targets): "
+                    @for (i, r) in st.proven_releases.iter().enumerate() { @if i > 0 { ", " } strong { (r.release) } " " span.mono { (r.digest) } } }
+            }
+            p.muted { "Approvals and waivers are ReleaseApproval and ReleaseWaiver objects, created by people holding the approve or waive verb on the gate (releasepassport approve, releasepassport waive); the console is read-only." }
         }
         h2 { "Policy rules" }
         div.panel {

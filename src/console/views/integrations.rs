@@ -10,18 +10,24 @@ use maud::{Markup, html};
 
 use super::layout::{empty, maybe_time};
 use crate::api::ConnectorHealth;
-use crate::connectors::matrix::{self, Detected};
+use crate::connectors::matrix;
 use crate::console::state::ConsoleState;
 
 /// The integrations page body.
 pub fn render(state: &ConsoleState, visible: &BTreeSet<String>) -> Markup {
     let scopes = state.scopes_in(visible);
+    let candidates = state.detected_in(visible);
+    let detected = crate::connectors::detect::Detection {
+        installed: Vec::new(),
+        candidates: candidates.clone(),
+    }
+    .detected();
     html! {
         h2 { "Connector matrix" }
         div.panel {
             table #matrix {
                 thead { tr { th { "Connector" } th { "Category" } th { "Status" } th { "ConnectorScope connector" } th { "Credential" } th { "Evidence" } th { "Configured scopes" } } }
-                tbody { @for row in matrix::view(&Detected::none()) {
+                tbody { @for row in matrix::view(&detected) {
                     @let n = scopes.iter().filter(|s| row.connector_kinds.contains(&s.spec.connector.as_str())).count();
                     @let needs_credential = scopes.iter().any(|s| row.connector_kinds.contains(&s.spec.connector.as_str())
                         && s.status.as_ref().and_then(|st| st.health) == Some(ConnectorHealth::CredentialRequired));
@@ -63,5 +69,38 @@ pub fn render(state: &ConsoleState, visible: &BTreeSet<String>) -> Markup {
                 }
             }
         }
+        h2 { "Detected candidates" }
+        div.panel {
+            p.muted { "What your namespaces already run that a connector could read, as each namespace's reader ServiceAccount sees it (refreshed every 5 minutes). Apply a candidate's ConnectorScope and Role to make it a live source; the same list comes from " code { "releasepassport connectors --detect" } "." }
+            @if candidates.is_empty() { (empty("Nothing detected in the namespaces you can read (detection runs as the ServiceAccount their ConnectorScopes name).")) } @else {
+                table #candidates {
+                    thead { tr { th { "Object" } th { "Connector" } th { "Scope" } th { "ConnectorScope and Role to apply" } } }
+                    tbody { @for c in &candidates {
+                        tr {
+                            td { (c.kind) " " (c.namespace) "/" (c.name) }
+                            td.mono { (c.connector) }
+                            td {
+                                @match &c.configured_by {
+                                    Some(name) => { (c.scope_namespace) "/" (name) " (configured)" }
+                                    None => { (c.scope_namespace) " (candidate)" }
+                                }
+                            }
+                            td { @if c.configured_by.is_none() {
+                                pre.mono { (candidate_yaml(c)) }
+                            } }
+                        }
+                    } }
+                }
+            }
+        }
     }
+}
+
+/// The candidate's ConnectorScope, Role and RoleBinding as YAML documents.
+fn candidate_yaml(c: &crate::connectors::detect::Candidate) -> String {
+    std::iter::once(&c.connector_scope)
+        .chain(c.rbac.iter())
+        .filter_map(|o| serde_saphyr::to_string(o).ok())
+        .collect::<Vec<_>>()
+        .join("---\n")
 }
