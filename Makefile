@@ -15,7 +15,7 @@ help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 deps: ## Install what the build and the tests need (apt-get, rustup components and targets)
-	@bash hack/install-deps.sh prometheus lua chromium node java
+	@bash hack/install-deps.sh prometheus lua chromium nodejs node java
 
 build: deps ## Build the releasepassport binary
 	$(CARGO) build --locked

@@ -114,7 +114,7 @@ fn bench(c: &mut Criterion) {
             key_id: "k".into(),
             subjects: vec![],
         };
-        b.iter(|| black_box(passports::detail(&one, &sig).into_string().len()))
+        b.iter(|| black_box(passports::detail(&one, &sig, None).into_string().len()))
     });
     group.bench_function("gate page", |b| {
         b.iter(|| {

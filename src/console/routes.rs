@@ -355,13 +355,31 @@ async fn passport_page(
         .passport(&ns, &name)
         .ok_or_else(|| not_found(&format!("Passport {ns}/{name}")))?;
     let signature = signature_status(&p.spec, &console.state.keys());
+    let investigation = investigation(&console, &p);
     let title = format!("{} {}", p.spec.service, p.spec.release);
     Ok(respond(
         &title,
         Nav::Releases,
         &s,
-        passports::detail(&p, &signature),
+        passports::detail(&p, &signature, investigation.as_ref()),
     ))
+}
+
+/// The investigation of a passport that does not allow promotion, against
+/// the earlier passports of its gate.
+fn investigation(console: &Console, p: &crate::api::Passport) -> Option<crate::insights::Investigation> {
+    if p.spec.decision.allows_promotion() {
+        return None;
+    }
+    let key = crate::insights::passport_gate_key(p);
+    let namespaces = BTreeSet::from([key.0.to_string()]);
+    let history = console.state.passports_in(&namespaces);
+    let same_gate: Vec<&crate::api::PassportSpec> = history
+        .iter()
+        .filter(|o| crate::insights::passport_gate_key(o) == key)
+        .map(|o| &o.spec)
+        .collect();
+    Some(crate::insights::investigate(&p.spec, &same_gate))
 }
 
 #[derive(Deserialize)]

@@ -115,7 +115,7 @@ pub fn investigate(current: &PassportSpec, history: &[&PassportSpec]) -> Investi
         .filter(|p| p.generated_at < current.generated_at)
         .collect();
     older.sort_by_key(|p| Reverse(p.generated_at));
-    let last_allow = older.iter().copied().find(|p| allows(p.decision));
+    let last_allow = older.iter().copied().find(|p| p.decision.allows_promotion());
     let mut findings: Vec<Finding> = current
         .policy_results
         .iter()
@@ -130,10 +130,6 @@ pub fn investigate(current: &PassportSpec, history: &[&PassportSpec]) -> Investi
         findings,
         next_actions: current.next_actions.clone(),
     }
-}
-
-fn allows(d: Decision) -> bool {
-    matches!(d, Decision::Allow | Decision::AllowWithCanary)
 }
 
 /// How strongly a decision holds a release back.

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod gates;
 pub mod integrations;
+pub mod investigation;
 pub mod layout;
 pub mod metrics;
 pub mod overview;

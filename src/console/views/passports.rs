@@ -123,7 +123,11 @@ pub enum SignatureStatus {
 }
 
 /// One passport.
-pub fn detail(p: &Passport, signature: &SignatureStatus) -> Markup {
+pub fn detail(
+    p: &Passport,
+    signature: &SignatureStatus,
+    investigation: Option<&crate::insights::Investigation>,
+) -> Markup {
     let s = &p.spec;
     let ns = p.namespace().unwrap_or_default();
     let name = p.name_any();
@@ -173,6 +177,7 @@ pub fn detail(p: &Passport, signature: &SignatureStatus) -> Markup {
                 ol.actions #next-actions { @for a in &s.next_actions { li { (a) } } }
             }
         }
+        @if let Some(inv) = investigation { (super::investigation::section(inv)) }
         h2 { "Policy results" }
         div.panel {
             table #results {
