@@ -555,12 +555,18 @@ async fn cluster_console_in_a_browser() {
         .expect("findings");
     let mut ranked = Vec::new();
     for f in findings {
-        ranked.push(f.attr("data-rule").await.expect("data-rule").unwrap_or_default());
+        ranked.push(
+            f.attr("data-rule")
+                .await
+                .expect("data-rule")
+                .unwrap_or_default(),
+        );
     }
     assert_eq!(ranked, ["error-rate", "rollback-image", "change-approval"]);
     let investigation = text(&b, "#investigation").await;
     assert!(
-        investigation.contains("Rollback evidence is missing: no rollback image is attached for v2.17.9."),
+        investigation
+            .contains("Rollback evidence is missing: no rollback image is attached for v2.17.9."),
         "{investigation}"
     );
     assert!(investigation.contains("This gate has no earlier ALLOW to compare with."));

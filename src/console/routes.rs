@@ -367,7 +367,10 @@ async fn passport_page(
 
 /// The investigation of a passport that does not allow promotion, against
 /// the earlier passports of its gate.
-fn investigation(console: &Console, p: &crate::api::Passport) -> Option<crate::insights::Investigation> {
+fn investigation(
+    console: &Console,
+    p: &crate::api::Passport,
+) -> Option<crate::insights::Investigation> {
     if p.spec.decision.allows_promotion() {
         return None;
     }

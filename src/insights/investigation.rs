@@ -115,7 +115,10 @@ pub fn investigate(current: &PassportSpec, history: &[&PassportSpec]) -> Investi
         .filter(|p| p.generated_at < current.generated_at)
         .collect();
     older.sort_by_key(|p| Reverse(p.generated_at));
-    let last_allow = older.iter().copied().find(|p| p.decision.allows_promotion());
+    let last_allow = older
+        .iter()
+        .copied()
+        .find(|p| p.decision.allows_promotion());
     let mut findings: Vec<Finding> = current
         .policy_results
         .iter()
@@ -236,7 +239,10 @@ fn explain(current: &PassportSpec, r: &PolicyResult, before: Option<&str>) -> St
             .unwrap_or_default();
         return format!("Rollback evidence is missing: no rollback image is attached{target}.");
     }
-    match (before.and_then(number), r.observed.as_deref().and_then(number)) {
+    match (
+        before.and_then(number),
+        r.observed.as_deref().and_then(number),
+    ) {
         (Some(b), Some(a)) if a > b => format!(
             "{} rose from {} at the last ALLOW to {observed}{required}.",
             r.label,
@@ -324,7 +330,11 @@ fn compare(allow: &PassportSpec, current: &PassportSpec) -> Comparison {
         }
     };
     push("release", &allow.release, &current.release);
-    push("artifact digest", &allow.artifact.digest, &current.artifact.digest);
+    push(
+        "artifact digest",
+        &allow.artifact.digest,
+        &current.artifact.digest,
+    );
     push("policy hash", &allow.policy.hash, &current.policy.hash);
     for r in &current.policy_results {
         let before = result(allow, &r.id);
@@ -518,11 +528,9 @@ mod tests {
             rule_id: "no-active-sev1".into(),
             observed: "1".into()
         }));
-        assert!(
-            inv.signals
-                .iter()
-                .any(|s| matches!(s, Signal::StaleConnector { connector, .. } if connector == "prometheus"))
-        );
+        assert!(inv.signals.iter().any(
+            |s| matches!(s, Signal::StaleConnector { connector, .. } if connector == "prometheus")
+        ));
     }
 
     #[test]

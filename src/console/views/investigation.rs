@@ -46,7 +46,14 @@ pub fn section(inv: &Investigation) -> Markup {
 
 fn signal(s: &Signal) -> Markup {
     match s {
-        Signal::RiseAfterSync { rule_id, observed, before, sync_connector, synced_at, observed_at } => html! {
+        Signal::RiseAfterSync {
+            rule_id,
+            observed,
+            before,
+            sync_connector,
+            synced_at,
+            observed_at,
+        } => html! {
             strong { (rule_id) } " at " (observed)
             @if let Some(b) = before { " (" (b) " at the last ALLOW)" }
             " observed " (time(*observed_at)) ", after the " (sync_connector) " sync observed " (time(*synced_at)) "."
@@ -54,7 +61,11 @@ fn signal(s: &Signal) -> Markup {
         Signal::IncidentOpen { rule_id, observed } => html! {
             "An incident is open: " strong { (rule_id) } " observed " (observed) "."
         },
-        Signal::StaleConnector { connector, observed_at, max_age_seconds } => html! {
+        Signal::StaleConnector {
+            connector,
+            observed_at,
+            max_age_seconds,
+        } => html! {
             "The " strong { (connector) } " evidence is stale: observed " (time(*observed_at))
             @if let Some(m) = max_age_seconds { ", maximum age " (m) "s" } "."
         },
