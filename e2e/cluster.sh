@@ -364,6 +364,10 @@ env_out() {
   if [ "${1:-}" = "--json" ]; then
     printf '{"kind":"%s","kubeconfig":"%s","kubectl":"%s","server":"https://127.0.0.1:%s","kubeVersion":"%s","etcdVersion":"%s"' \
       "$kind" "$dir/kubeconfig" "$kube_bin/kubectl" "$api_port" "$kube_version" "$etcd_version"
+    # The OpenID Connect issuer the apiserver trusts (see oidc()), and the
+    # certificate and key its server is to use.
+    printf ',"oidcIssuer":"https://127.0.0.1:%s","oidcPort":%s,"oidcCert":"%s","oidcKey":"%s","caCert":"%s"' \
+      "$oidc_port" "$oidc_port" "$dir/pki/oidc.crt" "$dir/pki/oidc.key" "$dir/pki/ca.crt"
     if [ "$kind" = node ]; then
       printf ',"containerdSocket":"%s","nodeName":"%s","nodeIP":"%s","hostIP":"%s","podCIDR":"%s","serviceCIDR":"%s","cgroupRoot":"%s","netns":"%s"' \
         "$node_sock" "$node_name" "$node_ip" "$host_ip" "$pod_cidr" "$service_cidr" "$node_cgroup" "$node_ns"
