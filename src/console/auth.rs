@@ -61,6 +61,9 @@ type AccessKey = (String, &'static str, &'static str);
 /// One signed-in user.
 pub struct Session {
     pub user: User,
+    /// The person's own token, to act as them (see [`super::acting`]); in
+    /// memory only, for the session's life.
+    pub credential: Option<super::acting::Credential>,
     /// Token the forms must echo.
     pub csrf: String,
     expires: Instant,
@@ -68,9 +71,14 @@ pub struct Session {
 }
 
 impl Session {
-    fn new(user: User, ttl: Duration) -> Result<Self, AuthError> {
+    fn new(
+        user: User,
+        credential: Option<super::acting::Credential>,
+        ttl: Duration,
+    ) -> Result<Self, AuthError> {
         Ok(Self {
             user,
+            credential,
             csrf: random_token()?,
             expires: Instant::now() + ttl,
             access: Mutex::new(HashMap::new()),
@@ -172,10 +180,15 @@ impl Auth {
         })
     }
 
-    /// Starts a session for a reviewed user; returns its id.
-    pub fn start(&self, user: User) -> Result<(String, Arc<Session>), AuthError> {
+    /// Starts a session for a reviewed user and the token they signed in
+    /// with; returns its id.
+    pub fn start(
+        &self,
+        user: User,
+        credential: super::acting::Credential,
+    ) -> Result<(String, Arc<Session>), AuthError> {
         let id = random_token()?;
-        let session = Arc::new(Session::new(user, self.ttl)?);
+        let session = Arc::new(Session::new(user, Some(credential), self.ttl)?);
         if let Ok(mut map) = self.sessions.lock() {
             map.retain(|_, s| s.expires > Instant::now());
             if map.len() >= SESSION_LIMIT {
@@ -216,7 +229,8 @@ impl Auth {
             return Ok(s);
         }
         let user = self.review(token).await?;
-        let session = Arc::new(Session::new(user, BEARER_TTL)?);
+        let credential = super::acting::Credential::new(token);
+        let session = Arc::new(Session::new(user, Some(credential), BEARER_TTL)?);
         if let Ok(mut map) = self.sessions.lock() {
             map.insert(key, session.clone());
         }

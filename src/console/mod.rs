@@ -7,6 +7,7 @@
 //! bearer token, or an `Authorization: Bearer` header) and every page asks
 //! the apiserver whether the user may read what it shows (see [`auth`]).
 
+pub mod acting;
 pub mod auth;
 pub mod detection;
 mod routes;
@@ -51,6 +52,9 @@ pub struct Console {
     pub settings: Settings,
     /// The signing key's public half, added to audit bundles.
     pub public_key_pem: String,
+    /// The apiserver connection (URL, CA, timeouts) that clients acting as a
+    /// signed-in person use, with their token only ([`acting`]).
+    pub kube_config: kube::Config,
 }
 
 /// Starts the console in the background.
@@ -88,7 +92,7 @@ pub async fn start(
     };
     let (state, watches) = ConsoleState::watch(client.clone(), keys);
     background.push(tokio::spawn(watches));
-    let connectors = Connectors::new(client.clone(), kube_config, connector_timeout)
+    let connectors = Connectors::new(client.clone(), kube_config.clone(), connector_timeout)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     background.push(tokio::spawn(detection::run(
         state.clone(),
@@ -100,6 +104,7 @@ pub async fn start(
         connectors: Some(connectors),
         settings,
         public_key_pem,
+        kube_config,
     });
     let app = router(console);
     Ok(tokio::spawn(async move {

@@ -237,7 +237,8 @@ async fn login(
     match console.auth.review(&form.token).await {
         Ok(user) => {
             tracing::info!(user = %user.name, "console: signed in");
-            let (id, _) = match console.auth.start(user) {
+            let credential = super::acting::Credential::new(&form.token);
+            let (id, _) = match console.auth.start(user, credential) {
                 Ok(started) => started,
                 Err(e) => return login_form(Some(&e.to_string()), None),
             };
