@@ -223,6 +223,7 @@ mod tests {
 
     #[test]
     fn the_key_is_masked_and_never_printed() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = std::env::temp_dir().join(format!("rp-llm-key-{}", std::process::id()));
         std::fs::write(&dir, "sk-test-key-0123456789\n").expect("key file");
         let config = LlmConfig {
