@@ -366,13 +366,7 @@ async fn pinned_image(
     deployment: &Deployment,
 ) -> anyhow::Result<String> {
     let name = deployment.name_any();
-    let image = deployment
-        .spec
-        .template
-        .spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
+    let image = first_image(deployment)
         .ok_or_else(|| anyhow!("Deployment {ns}/{name} has no container image"))?;
     if digest_of(&image).is_some() {
         return Ok(image);
@@ -415,6 +409,17 @@ async fn pinned_image(
     )
 }
 
+/// The image of the Deployment's first container, as written.
+fn first_image(deployment: &Deployment) -> Option<String> {
+    deployment
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone())
+}
+
 /// The release of what runs: the version label, else the image tag.
 fn release_of(deployment: &Deployment, image: &str) -> Option<String> {
     if let Some(v) = deployment
@@ -424,14 +429,7 @@ fn release_of(deployment: &Deployment, image: &str) -> Option<String> {
     {
         return Some(v.clone());
     }
-    let tagged = deployment
-        .spec
-        .template
-        .spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_else(|| image.to_string());
+    let tagged = first_image(deployment).unwrap_or_else(|| image.to_string());
     let without_digest = tagged.split('@').next().unwrap_or(&tagged);
     match without_digest.rsplit_once(':') {
         Some((_, tag)) if !tag.contains('/') && !tag.is_empty() => Some(tag.to_string()),
