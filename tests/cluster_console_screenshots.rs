@@ -240,8 +240,25 @@ fn manifest(pages: &BTreeMap<String, (String, String)>) -> Value {
     })
 }
 
+/// console.js's relative ages, computed at `arguments[0]` (milliseconds).
+const AGES_AT: &str = r#"
+var now = arguments[0];
+function fmt(s) {
+  if (s < 90) return s + "s";
+  if (s < 5400) return Math.round(s / 60) + "m";
+  if (s < 129600) return Math.round(s / 3600) + "h";
+  return Math.round(s / 86400) + "d";
+}
+document.querySelectorAll("time[datetime]").forEach(function (t) {
+  var at = Date.parse(t.getAttribute("datetime"));
+  if (isNaN(at)) return;
+  var s = Math.round((now - at) / 1000);
+  t.textContent = s < 0 ? "in " + fmt(-s) : fmt(s) + " ago";
+});
+"#;
+
 /// Signs in through the form and takes one PNG per page.
-async fn shoot(base: &str, token: &str, passport: &str) {
+async fn shoot(base: &str, token: &str, passport: &str, now: jiff::Timestamp) {
     let profile = tempfile::tempdir().expect("profile dir");
     let (_driver, b) = support::browser::start(profile.path(), 1280, 900).await;
     b.goto(&format!("{base}/console/login"))
@@ -274,6 +291,10 @@ async fn shoot(base: &str, token: &str, passport: &str) {
             .for_element(Locator::Css("main"))
             .await
             .expect("page body");
+        // Ages ("10m ago") as at the fixed time, not the machine's.
+        b.execute(AGES_AT, vec![json!(now.as_millisecond())])
+            .await
+            .expect("ages at the fixed time");
         // The whole page, up to 4000 pixels high.
         let height = b
             .execute("return document.documentElement.scrollHeight", vec![])
@@ -321,7 +342,7 @@ async fn console_screenshots_are_current() {
         std::fs::create_dir_all(dir()).expect("docs/screenshots");
         let text = serde_json::to_string_pretty(&manifest(&rendered)).expect("manifest") + "\n";
         std::fs::write(&path, text).expect("write the manifest");
-        shoot(&base, &token, &passport).await;
+        shoot(&base, &token, &passport, now).await;
         return;
     }
     let text = std::fs::read_to_string(&path)
