@@ -268,6 +268,12 @@ async fn the_release_page_explains_a_hold_after_an_allow() {
         !page.contains("llm-summary"),
         "no summary without an endpoint"
     );
+    page_with(
+        &format!("{base}/console/settings"),
+        &token,
+        "off: nothing is sent anywhere",
+    )
+    .await;
     let mut connections = 0;
     while trap.accept().is_ok() {
         connections += 1;
@@ -306,6 +312,12 @@ async fn the_release_page_explains_a_hold_after_an_allow() {
         "the deterministic investigation is unchanged"
     );
     assert!(!page.contains(KEY), "the key is not on the page");
+    let settings = page_with(&format!("{base}/console/settings"), &token, "stub-model").await;
+    assert!(settings.contains("from a file (content never shown)"));
+    assert!(
+        !settings.contains(KEY),
+        "the key is not on the settings page"
+    );
     let g = gates.get("payment-api-production").await.expect("gate");
     assert_eq!(
         g.status.and_then(|s| s.decision),

@@ -55,12 +55,24 @@ pub enum Summary {
     Unavailable(String),
 }
 
+/// What the Settings page shows of the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Described {
+    /// The URL called, redacted.
+    pub url: String,
+    pub model: String,
+    /// Whether an API key is sent.
+    pub key: bool,
+    pub timeout_seconds: u64,
+}
+
 /// Calls the endpoint; one per console.
 pub struct Summarizer {
     http: reqwest::Client,
     url: String,
     model: String,
     key: Option<String>,
+    timeout: Duration,
     cache: Mutex<HashMap<String, Summary>>,
 }
 
@@ -98,8 +110,19 @@ impl Summarizer {
             url,
             model: config.model.clone(),
             key,
+            timeout: config.timeout,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The configuration, secret-safe.
+    pub fn describe(&self) -> Described {
+        Described {
+            url: crate::passport::redact::redact_str(&self.url).into_owned(),
+            model: self.model.clone(),
+            key: self.key.is_some(),
+            timeout_seconds: self.timeout.as_secs(),
+        }
     }
 
     /// The summary of `inv`, the investigation of the passport `key`
@@ -234,6 +257,9 @@ mod tests {
         };
         let s = Summarizer::new(&config).expect("summarizer");
         assert_eq!(s.url, "http://127.0.0.1:9/v1/chat/completions");
+        let shown = s.describe();
+        assert!(shown.key);
+        assert!(!format!("{shown:?}").contains("sk-test-key"));
         assert!(!format!("{config:?}").contains("sk-test-key"));
         assert_eq!(
             crate::passport::redact::redact_str("key sk-test-key-0123456789"),

@@ -728,6 +728,9 @@ async fn settings_page(State(console): Shared, headers: HeaderMap) -> PageResult
         "Settings",
         Nav::Settings,
         &s,
-        settings::render(&console.settings, &trusted, &connectors),
+        html! {
+            (settings::render(&console.settings, &trusted, &connectors))
+            (settings::language_model(console.llm.as_ref().map(|l| l.describe())))
+        },
     ))
 }
