@@ -348,10 +348,19 @@ async fn console_screenshots_are_current() {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (run `make screenshots`)", path.display()));
     let recorded: Value = serde_json::from_str(&text).expect("manifest JSON");
-    assert_eq!(
-        recorded["pages"],
-        manifest(&rendered)["pages"],
-        "the console's pages changed since docs/screenshots/ were taken: run `make screenshots` and commit docs/screenshots/"
+    let now = manifest(&rendered)["pages"].clone();
+    let then = recorded["pages"].as_array().cloned().unwrap_or_default();
+    let changed: Vec<&str> = now
+        .as_array()
+        .expect("pages")
+        .iter()
+        .filter(|page| !then.contains(page))
+        .filter_map(|page| page["page"].as_str())
+        .collect();
+    assert!(
+        changed.is_empty() && then.len() == rendered.len(),
+        "the console's pages changed since docs/screenshots/ were taken ({}): run `make screenshots` and commit docs/screenshots/",
+        changed.join(", ")
     );
     for (name, _) in pages(&passport) {
         assert!(
