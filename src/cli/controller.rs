@@ -38,6 +38,10 @@ pub struct ControllerArgs {
     /// Timeout, in seconds, of one connector read.
     #[arg(long, default_value_t = 5)]
     pub connector_timeout_seconds: u64,
+    /// Gates evaluated at once; more wait in the queue (each gate is
+    /// evaluated by one worker at a time).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
     /// Run without leader election (only safe with a single replica).
     #[arg(long)]
     pub no_leader_election: bool,
@@ -213,6 +217,7 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
         public_key_configmap: args.public_key_configmap.clone(),
         passport_history: args.passport_history as usize,
         resync: Duration::from_secs(args.resync_seconds.max(5)),
+        concurrency: args.concurrency,
         connector_timeout: Duration::from_secs(args.connector_timeout_seconds.max(1)),
         lease: (!args.no_leader_election).then(|| LeaseConfig {
             namespace: args.namespace.clone(),

@@ -128,8 +128,11 @@ async fn dereference(
     let namespace = gate.namespace().unwrap_or_default();
     let name = gate.name_any();
     let policy_name = gate.spec.policy_ref.name.clone();
+    // Every read comes from the caches; a first evaluation waits until they
+    // hold a full list, so it never misses an object that exists.
+    ctx.stores.ready().await;
     let policies: Api<Policy> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(policy) = policies.get_opt(&policy_name).await? else {
+    let Some(policy) = ctx.stores.policy(&namespace, &policy_name) else {
         let msg = format!("Policy {policy_name} not found in namespace {namespace}");
         return Ok(Err(
             gate_failed(gate, ctx, "PolicyNotFound", &msg, now).await?
@@ -148,7 +151,6 @@ async fn dereference(
             ));
         }
     };
-    ctx.stores.ready().await;
     let enforce_minimum = ctx.stores.enforced_namespace(&namespace).then(|| {
         format!(
             "namespace {namespace} requires enforce mode (label {}=true, set by the platform)",
@@ -278,6 +280,25 @@ fn evaluate(
     })
 }
 
+/// The signing key id of passport `passport_name` when the gate's status
+/// already names it as current (so it exists: it was written or read before
+/// that status was) and no Passport deletion was seen since. Attaching
+/// attestations needs the stored passport, so then it is always read.
+fn recorded_passport(gate: &ReleaseGate, ctx: &Context, passport_name: &str) -> Option<String> {
+    if ctx.config.attach.is_some() {
+        return None;
+    }
+    let status = gate.status.as_ref()?;
+    if status.passport_name.as_deref() != Some(passport_name)
+        || status.evaluated_at.is_none_or(|t| t < ctx.stores.started())
+    {
+        return None;
+    }
+    let key_id = status.audit.as_ref()?.signing_key_id.clone()?;
+    let ns = gate.namespace().unwrap_or_default();
+    (!ctx.stores.take_deleted_passport(&ns, passport_name)).then_some(key_id)
+}
+
 /// The outcome of step 4.
 struct Applied {
     document: crate::api::PassportSpec,
@@ -307,13 +328,19 @@ async fn apply_passport(
     let identity = passports::identity(&document)?;
     let passport_name = passports::name(name, &identity);
     let passport_api: Api<Passport> = Api::namespaced(ctx.client.clone(), ns);
-    let existing = passport_api.get_opt(&passport_name).await?;
+    let recorded = recorded_passport(gate, ctx, &passport_name);
+    let existing = match recorded {
+        // The status names this passport and nothing deleted it since: no read.
+        Some(_) => None,
+        None => passport_api.get_opt(&passport_name).await?,
+    };
     let signing_key_id = existing
         .as_ref()
         .map(|p| p.spec.signing_key_id().to_string())
+        .or_else(|| recorded.clone())
         .unwrap_or_else(|| document.signing_key_id().to_string());
     let mut written = false;
-    if existing.is_none() {
+    if recorded.is_none() && existing.is_none() {
         let mut object = Passport::new(&passport_name, document.clone());
         object.metadata.namespace = Some(ns.clone());
         object.metadata.labels = Some(passports::labels(name, &document));
@@ -370,7 +397,9 @@ async fn update_status(
     let document = &applied.document;
     let passport_name = &applied.passport_name;
     let old = gate.status.as_ref();
-    let mut next_evaluation_at = next_evaluation(evaluation.next_stale_at, now, ctx.config.resync);
+    let spread = resync_spread(&deref.namespace, &deref.name, ctx.config.resync);
+    let mut next_evaluation_at =
+        next_evaluation(evaluation.next_stale_at, now, ctx.config.resync, spread);
     if let Some(w) = &evaluated.watch
         && w.until > now
         && w.until < next_evaluation_at
@@ -524,9 +553,12 @@ async fn update_status(
         }
     }
 
-    // Retention: the newest passports stay, older ones go.
-    let passport_api: Api<Passport> = Api::namespaced(ctx.client.clone(), &deref.namespace);
-    retain(ctx, &passport_api, &deref.name, passport_name).await;
+    // Retention: the newest passports stay, older ones go. Only a new
+    // passport can push an old one out.
+    if applied.written {
+        let passport_api: Api<Passport> = Api::namespaced(ctx.client.clone(), &deref.namespace);
+        retain(ctx, &passport_api, &deref.name, passport_name).await;
+    }
 
     let wait = next_evaluation_at.duration_since(now).as_secs().max(1) as u64;
     Ok(Action::requeue(Duration::from_secs(wait)))
@@ -725,8 +757,15 @@ fn post_deploy_watch(
 }
 
 /// When to evaluate again: just after the first evidence goes stale, and at
-/// least every `resync`.
-fn next_evaluation(next_stale: Option<Timestamp>, now: Timestamp, resync: Duration) -> Timestamp {
+/// least every `resync`, less the gate's `spread` (so that gates created
+/// together do not all come back in the same second).
+fn next_evaluation(
+    next_stale: Option<Timestamp>,
+    now: Timestamp,
+    resync: Duration,
+    spread: Duration,
+) -> Timestamp {
+    let resync = resync.saturating_sub(spread).max(Duration::from_secs(1));
     let resync_at = now + jiff::SignedDuration::from_secs(resync.as_secs() as i64);
     match next_stale {
         Some(t) if t < resync_at => {
@@ -739,6 +778,21 @@ fn next_evaluation(next_stale: Option<Timestamp>, now: Timestamp, resync: Durati
         }
         _ => resync_at,
     }
+}
+
+/// A gate's own share of the resync period: up to a tenth of it, fixed per
+/// gate (a hash of its namespace and name), so that 10,000 gates created in
+/// one minute spread their resyncs over a tenth of the period instead of
+/// all coming back together.
+fn resync_spread(namespace: &str, name: &str, resync: Duration) -> Duration {
+    // FNV-1a: stable across processes and releases (std's hasher is not).
+    let n = format!("{namespace}/{name}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    let tenth = resync.as_millis() as u64 / 10;
+    Duration::from_millis(n.checked_rem(tenth).unwrap_or(0))
 }
 
 /// What the ConnectorScopes of a gate gave.
@@ -761,7 +815,7 @@ async fn collect(
     let mut unavailable = Vec::new();
     let mut notify = Vec::new();
     for reference in &gate.spec.connector_scopes {
-        let Some(scope) = scopes.get_opt(&reference.name).await? else {
+        let Some(scope) = ctx.stores.scope(ns, &reference.name) else {
             publish(
                 ctx,
                 gate,
@@ -855,7 +909,7 @@ async fn collect(
             scope.spec.connector,
             ConnectorKind::Slack | ConnectorKind::Email
         ) {
-            notify.push(scope);
+            notify.push((*scope).clone());
         }
     }
     Ok(Collected {
@@ -1004,6 +1058,10 @@ async fn scope_status(
             tracing::debug!(error = %e, "publishing event failed");
         }
     }
+    let old_json = serde_json::to_value(&old).unwrap_or_default();
+    if !super::patch::changes(&old_json, &body["status"]) {
+        return;
+    }
     if let Err(e) = api
         .patch_status(
             &scope.name_any(),
@@ -1110,6 +1168,11 @@ async fn gate_failed(
     Ok(Action::requeue(ctx.config.resync))
 }
 
+/// Writes the gate's status as the merge patch between the cached status
+/// and `status`: a re-evaluation that changes nothing but its timestamps
+/// sends those only. The patch names the cached `resourceVersion`, so a
+/// cache behind the apiserver (a write of ours not yet seen) answers 409;
+/// the status is then read once and diffed again.
 async fn write_status(
     ctx: &Context,
     gate: &ReleaseGate,
@@ -1117,17 +1180,38 @@ async fn write_status(
 ) -> Result<(), Error> {
     let api: Api<ReleaseGate> =
         Api::namespaced(ctx.client.clone(), &gate.namespace().unwrap_or_default());
+    let name = gate.name_any();
+    let new = serde_json::to_value(status)?;
+    let first = status_patch(&api, &name, gate, &new).await;
+    match first {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            ctx.metrics.status_conflicts.inc();
+            let fresh = api.get_status(&name).await?;
+            status_patch(&api, &name, &fresh, &new).await?;
+        }
+        other => other?,
+    }
+    Ok(())
+}
+
+/// One merge patch of the status of `name` from `current` (an object read
+/// from the cache or the apiserver) to `new`; nothing when they are equal.
+async fn status_patch(
+    api: &Api<ReleaseGate>,
+    name: &str,
+    current: &ReleaseGate,
+    new: &serde_json::Value,
+) -> Result<(), kube::Error> {
+    let old = serde_json::to_value(&current.status).unwrap_or_default();
+    let Some(diff) = super::patch::merge_diff(&old, new) else {
+        return Ok(());
+    };
     let body = json!({
-        "apiVersion": "releasepassport.io/v1alpha1",
-        "kind": "ReleaseGate",
-        "status": status,
+        "metadata": {"resourceVersion": current.metadata.resource_version},
+        "status": diff,
     });
-    api.patch_status(
-        &gate.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+        .await?;
     Ok(())
 }
 
@@ -1209,5 +1293,49 @@ async fn retain(ctx: &Context, api: &Api<Passport>, gate: &str, current: &str) {
                 tracing::warn!(passport = %name, error = %e, "deleting an old passport failed")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resync_spread_is_fixed_per_gate_and_within_a_tenth_of_the_period() {
+        let resync = Duration::from_secs(300);
+        let a = resync_spread("payments", "payment-api-production", resync);
+        assert_eq!(
+            a,
+            resync_spread("payments", "payment-api-production", resync)
+        );
+        let spreads: std::collections::BTreeSet<u128> = (0..1000)
+            .map(|i| resync_spread("payments", &format!("gate-{i}"), resync).as_millis())
+            .collect();
+        assert!(spreads.iter().all(|ms| *ms < 30_000), "{spreads:?}");
+        // 1,000 gates land on hundreds of distinct instants, not one.
+        assert!(spreads.len() > 900, "{} distinct", spreads.len());
+        assert_eq!(resync_spread("a", "b", Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn next_evaluation_is_the_first_staleness_or_the_spread_resync() {
+        let now: Timestamp = "2026-05-17T06:00:00Z".parse().expect("time");
+        let resync = Duration::from_secs(300);
+        let spread = Duration::from_secs(12);
+        assert_eq!(
+            next_evaluation(None, now, resync, spread),
+            now + jiff::SignedDuration::from_secs(288)
+        );
+        let stale = now + jiff::SignedDuration::from_secs(60);
+        assert_eq!(
+            next_evaluation(Some(stale), now, resync, spread),
+            stale + jiff::SignedDuration::from_secs(1)
+        );
+        // Evidence already stale: evaluate again in a second, not in the past.
+        let past = now - jiff::SignedDuration::from_secs(60);
+        assert_eq!(
+            next_evaluation(Some(past), now, resync, spread),
+            now + jiff::SignedDuration::from_secs(1)
+        );
     }
 }
