@@ -9,8 +9,8 @@
 //! writing status never loops; an approval's or waiver's status is written
 //! only when it changes. Passports are not cached: the reconcile writes them
 //! itself and trusts the gate's status for which one is current; a
-//! metadata-only watch re-evaluates a gate whose current Passport was
-//! deleted, which writes it again.
+//! metadata-only watch notes a deleted current Passport, which the gate's
+//! next evaluation writes again.
 
 mod admin;
 pub mod attest;

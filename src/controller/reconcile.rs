@@ -1210,8 +1210,11 @@ async fn status_patch(
         "metadata": {"resourceVersion": current.metadata.resource_version},
         "status": diff,
     });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
-        .await?;
+    let pp = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..PatchParams::default()
+    };
+    api.patch_status(name, &pp, &Patch::Merge(&body)).await?;
     Ok(())
 }
 

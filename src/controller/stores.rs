@@ -4,8 +4,8 @@
 //! Each kind is a reflector store fed by a watch; a change also re-evaluates
 //! the gates it concerns. Cached objects drop what nobody reads
 //! (`managedFields`, the last-applied annotation), and Passports are not
-//! cached at all: a metadata-only watch only notes which ones were deleted,
-//! so that the gate writes its current one again.
+//! cached at all: a metadata-only watch only notes which current ones were
+//! deleted, so that the gate's next evaluation reads (and writes) it again.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -151,7 +151,10 @@ impl Stores {
                 if let Ok(mut set) = deleted.lock() {
                     set.insert((ns.clone(), p.name_any()));
                 }
-                Some(gate_ref)
+                // No evaluation of its own: the gate's next one (at most
+                // `--resync-seconds` later) reads and writes it again, as
+                // documented; whoever deleted it may be replacing it.
+                None::<ObjectRef<ReleaseGate>>
             }
         });
         let approval_triggers = watcher(
