@@ -924,6 +924,55 @@ async fn no_change_phase(
     Ok(doc)
 }
 
+/// A new controller process over everything the run created: its memory
+/// while it lists every gate and evaluates each once more (the restart of
+/// an operator with a full fleet), until it made `gates` reconciles.
+async fn restart_phase(
+    args: &Args,
+    env: &ClusterEnv,
+    gates: usize,
+    budget: Budget,
+) -> anyhow::Result<RssPoint> {
+    let lease = format!("rp-bench-restart-{}", std::process::id());
+    let mut controller = ControllerProcess::start(&args.binary, env, &lease, &args.controller_arg)?;
+    let pid = controller.pid();
+    let sampler = RssSampler::start(pid);
+    let start = Instant::now();
+    let limit = budget.cap(Duration::from_secs(600));
+    let mut port = None;
+    loop {
+        if controller.exited() {
+            bail!("the restarted controller exited:\n{}", controller.log_text());
+        }
+        if port.is_none() && controller.log_text().contains("controller running") {
+            port = listening_port(pid);
+        }
+        let reconciles = reconcile_stats(port).await.map_or(0.0, |s| s.count);
+        if reconciles >= gates as f64 {
+            break;
+        }
+        if start.elapsed() >= limit {
+            bail!("{reconciles} of {gates} gates evaluated after the restart within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let relist_seconds = start.elapsed().as_secs_f64();
+    let max = sampler.take_max();
+    let (steady, samples) = steady_rss(pid, budget.cap(Duration::from_secs(60))).await?;
+    eprintln!("restart: {gates} gates evaluated again in {relist_seconds:.1} s");
+    let point = RssPoint {
+        phase: format!("restart: relist and evaluate ({relist_seconds:.0} s)"),
+        passports: 0,
+        gates,
+        steady_mib: mib(steady),
+        max_mib: mib(max.max(steady)),
+        hwm_mib: mib(rss_kib(pid).map(|r| r.1).unwrap_or(0)),
+        samples,
+    };
+    controller.stop();
+    Ok(point)
+}
+
 /// Creates `names` as gates, `concurrency` at a time.
 async fn create_gates(
     client: &Client,
@@ -1415,6 +1464,12 @@ async fn run(args: &Args, env: &ClusterEnv, budget: Budget) -> anyhow::Result<()
     watch.abort();
     drop(sampler);
     controller.stop();
+    if args.restart && memory.is_ok() {
+        match restart_phase(args, env, gate_names.len(), budget).await {
+            Ok(point) => rss.push(point),
+            Err(e) => eprintln!("the restart phase failed: {e:#}"),
+        }
+    }
     if !args.keep {
         cleanup(&client, &ns).await;
     }
