@@ -942,7 +942,10 @@ async fn restart_phase(
     let mut port = None;
     loop {
         if controller.exited() {
-            bail!("the restarted controller exited:\n{}", controller.log_text());
+            bail!(
+                "the restarted controller exited:\n{}",
+                controller.log_text()
+            );
         }
         if port.is_none() && controller.log_text().contains("controller running") {
             port = listening_port(pid);
@@ -1182,7 +1185,7 @@ async fn run(args: &Args, env: &ClusterEnv, budget: Budget) -> anyhow::Result<()
 
     let lease = format!("rp-bench-{}", std::process::id());
     let mut controller =
-        ControllerProcess::start(&args.binary, &env, &lease, &args.controller_arg)?;
+        ControllerProcess::start(&args.binary, env, &lease, &args.controller_arg)?;
     let pid = controller.pid();
     eprintln!(
         "controller pid {pid}, log {}; {cluster_gates} gates and {cluster_passports} passports already on the control plane",

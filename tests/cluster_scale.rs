@@ -105,7 +105,8 @@ fn without_freshness(gate: &ReleaseGate) -> serde_json::Value {
 }
 
 #[tokio::test]
-async fn cluster_a_re_evaluation_that_changes_nothing_writes_one_small_status_patch_and_nothing_else() {
+async fn cluster_a_re_evaluation_that_changes_nothing_writes_one_small_status_patch_and_nothing_else()
+ {
     let client = support::client().await;
     support::install_crds(&client).await;
     ctl::operator_namespace(&client).await;
@@ -173,7 +174,9 @@ async fn cluster_a_re_evaluation_that_changes_nothing_writes_one_small_status_pa
             .patch(
                 &ns,
                 &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"labels": {"scale-test/touched": attempt.to_string()}}})),
+                &Patch::Merge(
+                    json!({"metadata": {"labels": {"scale-test/touched": attempt.to_string()}}}),
+                ),
             )
             .await
             .expect("label the namespace");
@@ -195,7 +198,10 @@ async fn cluster_a_re_evaluation_that_changes_nothing_writes_one_small_status_pa
             measured = Some(counters_after.1 - counters_before.1);
             break;
         }
-        assert!(patches >= 1.0, "the re-evaluation patched the gate's status");
+        assert!(
+            patches >= 1.0,
+            "the re-evaluation patched the gate's status"
+        );
     }
     t1.abort();
     t2.abort();

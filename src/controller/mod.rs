@@ -252,9 +252,7 @@ pub async fn run(
         controller = controller.reconcile_on(trigger);
     }
     let controller = controller
-        .with_config(
-            kube::runtime::controller::Config::default().concurrency(config.concurrency.into()),
-        )
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .graceful_shutdown_on(wait_shutdown())
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {
