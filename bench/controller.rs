@@ -1184,8 +1184,7 @@ async fn run(args: &Args, env: &ClusterEnv, budget: Budget) -> anyhow::Result<()
         .len();
 
     let lease = format!("rp-bench-{}", std::process::id());
-    let mut controller =
-        ControllerProcess::start(&args.binary, env, &lease, &args.controller_arg)?;
+    let mut controller = ControllerProcess::start(&args.binary, env, &lease, &args.controller_arg)?;
     let pid = controller.pid();
     eprintln!(
         "controller pid {pid}, log {}; {cluster_gates} gates and {cluster_passports} passports already on the control plane",

@@ -75,16 +75,10 @@ impl Stores {
         .predicate_filter(predicates::generation, Default::default())
         .filter_map(|p| async move { p.ok() })
         .flat_map(move |policy: Policy| {
-            let ns = policy.namespace();
             let name = policy.name_any();
-            futures::stream::iter(
-                by_policy
-                    .state()
-                    .into_iter()
-                    .filter(|g| g.namespace() == ns && g.spec.policy_ref.name == name)
-                    .map(|g| ObjectRef::from_obj(&*g))
-                    .collect::<Vec<_>>(),
-            )
+            gates_in(&by_policy, &policy.namespace().unwrap_or_default(), |g| {
+                g.spec.policy_ref.name == name
+            })
         });
         let by_scope = gates.clone();
         let scope_triggers = watcher(
@@ -98,19 +92,10 @@ impl Stores {
         .predicate_filter(predicates::generation, Default::default())
         .filter_map(|s| async move { s.ok() })
         .flat_map(move |scope: ConnectorScope| {
-            let ns = scope.namespace();
             let name = scope.name_any();
-            futures::stream::iter(
-                by_scope
-                    .state()
-                    .into_iter()
-                    .filter(|g| {
-                        g.namespace() == ns
-                            && g.spec.connector_scopes.iter().any(|s| s.name == name)
-                    })
-                    .map(|g| ObjectRef::from_obj(&*g))
-                    .collect::<Vec<_>>(),
-            )
+            gates_in(&by_scope, &scope.namespace().unwrap_or_default(), |g| {
+                g.spec.connector_scopes.iter().any(|s| s.name == name)
+            })
         });
         // Deleted Passports, from a metadata-only watch of the operator's
         // own (no store: 100,000 passports cost nothing here).
@@ -192,17 +177,7 @@ impl Stores {
         .applied_objects()
         .predicate_filter(predicates::labels, Default::default())
         .filter_map(|n| async move { n.ok() })
-        .flat_map(move |n| {
-            let ns = n.name_any();
-            futures::stream::iter(
-                by_namespace
-                    .state()
-                    .into_iter()
-                    .filter(|g| g.namespace().as_deref() == Some(ns.as_str()))
-                    .map(|g| ObjectRef::from_obj(&*g))
-                    .collect::<Vec<_>>(),
-            )
-        });
+        .flat_map(move |n| gates_in(&by_namespace, &n.name_any(), |_| true));
         let event_triggers = watcher(
             Api::<Event>::all(client.clone()),
             watcher::Config::default().fields(&format!("reportingComponent={WEBHOOK_REPORTER}")),
@@ -318,6 +293,23 @@ impl Stores {
         events.sort_by(|a, b| (a.at, &a.name).cmp(&(b.at, &b.name)));
         events
     }
+}
+
+/// The cached gates of namespace `ns` that `keep` selects, as a stream of
+/// gates to re-evaluate.
+fn gates_in(
+    gates: &Store<ReleaseGate>,
+    ns: &str,
+    keep: impl Fn(&ReleaseGate) -> bool,
+) -> futures::stream::Iter<std::vec::IntoIter<ObjectRef<ReleaseGate>>> {
+    futures::stream::iter(
+        gates
+            .state()
+            .into_iter()
+            .filter(|g| g.namespace().as_deref() == Some(ns) && keep(g))
+            .map(|g| ObjectRef::from_obj(&*g))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Drops from a cached object what no reader of the cache uses: the field
