@@ -73,7 +73,19 @@ pub fn error_policy(gate: Arc<ReleaseGate>, error: &Error, ctx: Arc<Context>) ->
             reason: error.metric_label().into(),
         })
         .inc();
-    Action::requeue(Duration::from_secs(5))
+    let seed = u64::from(Timestamp::now().subsec_nanosecond().unsigned_abs());
+    Action::requeue(retry_delay(error, seed))
+}
+
+/// How long a failed reconcile waits: 5 to 10 s, or 15 to 30 s when the
+/// apiserver said it is overloaded (429 from priority and fairness, 5xx),
+/// spread by `seed` so that many gates failing together do not all come
+/// back in the same instant.
+fn retry_delay(error: &Error, seed: u64) -> Duration {
+    let overloaded =
+        matches!(error, Error::Kube(kube::Error::Api(s)) if s.code == 429 || s.code >= 500);
+    let base = if overloaded { 15_000 } else { 5_000 };
+    Duration::from_millis(base + seed % base)
 }
 
 async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Error> {
@@ -1302,6 +1314,31 @@ async fn retain(ctx: &Context, api: &Api<Passport>, gate: &str, current: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_reconciles_come_back_spread_and_later_when_the_apiserver_is_overloaded() {
+        let api = |code: u16| {
+            Error::Kube(kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..Default::default()
+            })))
+        };
+        let delays: std::collections::BTreeSet<Duration> =
+            (0..100).map(|i| retry_delay(&api(409), i * 977)).collect();
+        assert!(delays.len() > 50);
+        assert!(
+            delays
+                .iter()
+                .all(|d| *d >= Duration::from_secs(5) && *d < Duration::from_secs(10))
+        );
+        for code in [429, 503, 504] {
+            let d = retry_delay(&api(code), 12_345);
+            assert!(
+                d >= Duration::from_secs(15) && d < Duration::from_secs(30),
+                "{code}: {d:?}"
+            );
+        }
+    }
 
     #[test]
     fn resync_spread_is_fixed_per_gate_and_within_a_tenth_of_the_period() {
