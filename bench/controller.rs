@@ -594,6 +594,27 @@ fn load_yaml<T: serde::de::DeserializeOwned>(relative: &str) -> anyhow::Result<T
     serde_saphyr::from_str(&text).with_context(|| path.display().to_string())
 }
 
+/// `examples/policy.yaml` reading its Argo CD and Prometheus facts from
+/// evidence pushed into the gate under `ci-argocd` and `ci-prometheus`, and
+/// its incident and change facts under `ingest`: pushed evidence may not
+/// carry the name of a connector the operator pulls (the CRD refuses it).
+fn pushed_policy() -> anyhow::Result<Policy> {
+    let mut policy: Policy = load_yaml("examples/policy.yaml")?;
+    let pushed = |rule: &mut releasepassport::api::PolicyRule| {
+        if matches!(rule.connector.as_str(), "argocd" | "prometheus") {
+            rule.connector = format!("ci-{}", rule.connector);
+        }
+        if matches!(rule.connector.as_str(), "pagerduty" | "jira") {
+            rule.connector = "ingest".into();
+        }
+    };
+    policy.spec.rules.iter_mut().for_each(pushed);
+    if let Some(post) = policy.spec.post_deploy.as_mut() {
+        post.rules.iter_mut().for_each(pushed);
+    }
+    Ok(policy)
+}
+
 /// The example gate, with its evidence inside (no ConnectorScope), named `name`.
 fn gate(template: &ReleaseGate, ns: &str, name: &str) -> anyhow::Result<ReleaseGate> {
     let mut gate = template.clone();
@@ -602,9 +623,9 @@ fn gate(template: &ReleaseGate, ns: &str, name: &str) -> anyhow::Result<ReleaseG
     gate.spec.connector_scopes = Vec::new();
     let observed = jiff::Timestamp::now();
     gate.spec.evidence = serde_json::from_value::<Vec<EvidenceDocument>>(json!([
-        {"connector": "argocd", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
+        {"connector": "ci-argocd", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "sync_status", "value": "Synced"}]},
-        {"connector": "prometheus", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
+        {"connector": "ci-prometheus", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "error_rate", "value": "0.4%"}]},
         {"connector": "ingest", "freshness": {"observedAt": observed, "maxAgeSeconds": 3600},
          "facts": [{"name": "active_sev1_incidents", "value": 0}, {"name": "change_approval_linked", "value": true}]}
@@ -1234,7 +1255,7 @@ async fn run(args: &Args, env: &ClusterEnv, budget: Budget) -> anyhow::Result<()
             & 0xff_ffff
     });
     create_namespace(&client, &ns).await?;
-    let mut policy: Policy = load_yaml("examples/policy.yaml")?;
+    let mut policy = pushed_policy()?;
     policy.metadata.namespace = Some(ns.clone());
     Api::<Policy>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &policy)
@@ -1272,7 +1293,7 @@ async fn run(args: &Args, env: &ClusterEnv, budget: Budget) -> anyhow::Result<()
             t.returned(&name);
             result
                 .map(|_| ())
-                .with_context(|| format!("creating gate {name}"))
+                .map_err(|e| anyhow::anyhow!("creating gate {name}: {e:?}"))
         });
         if (i + 1).is_multiple_of(50) {
             eprintln!(
