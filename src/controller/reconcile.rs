@@ -311,6 +311,38 @@ fn recorded_passport(gate: &ReleaseGate, ctx: &Context, passport_name: &str) -> 
     (!ctx.stores.take_deleted_passport(&ns, passport_name)).then_some(key_id)
 }
 
+/// Creates the Passport; when it already exists (an earlier decision that
+/// came back, or another writer), reads the stored one instead: a new
+/// decision costs one request, not a read and a write. `(stored, written)`.
+async fn create_or_read(
+    ctx: &Context,
+    gate: &ReleaseGate,
+    api: &Api<Passport>,
+    passport_name: &str,
+    document: &crate::api::PassportSpec,
+) -> Result<(Option<Passport>, bool), Error> {
+    let ns = gate.namespace().unwrap_or_default();
+    let name = gate.name_any();
+    let mut object = Passport::new(passport_name, document.clone());
+    object.metadata.namespace = Some(ns.clone());
+    object.metadata.labels = Some(passports::labels(&name, document));
+    object.metadata.owner_references = gate.controller_owner_ref(&()).map(|r| vec![r]);
+    let pp = kube::api::PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    match api.create(&pp, &object).await {
+        Ok(_) => {
+            ctx.metrics.passports_written.inc();
+            tracing::info!(gate = %name, namespace = %ns, passport = %passport_name, decision = %document.decision, "wrote passport");
+            Ok((None, true))
+        }
+        // Already stored: this decision is on record.
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok((api.get_opt(passport_name).await?, false)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The outcome of step 4.
 struct Applied {
     document: crate::api::PassportSpec,
@@ -341,40 +373,16 @@ async fn apply_passport(
     let passport_name = passports::name(name, &identity);
     let passport_api: Api<Passport> = Api::namespaced(ctx.client.clone(), ns);
     let recorded = recorded_passport(gate, ctx, &passport_name);
-    let existing = match recorded {
-        // The status names this passport and nothing deleted it since: no read.
-        Some(_) => None,
-        None => passport_api.get_opt(&passport_name).await?,
+    let (existing, written) = match recorded {
+        // The status names this passport and nothing deleted it since: no request.
+        Some(_) => (None, false),
+        None => create_or_read(ctx, gate, &passport_api, &passport_name, &document).await?,
     };
     let signing_key_id = existing
         .as_ref()
         .map(|p| p.spec.signing_key_id().to_string())
         .or_else(|| recorded.clone())
         .unwrap_or_else(|| document.signing_key_id().to_string());
-    let mut written = false;
-    if recorded.is_none() && existing.is_none() {
-        let mut object = Passport::new(&passport_name, document.clone());
-        object.metadata.namespace = Some(ns.clone());
-        object.metadata.labels = Some(passports::labels(name, &document));
-        object.metadata.owner_references = gate.controller_owner_ref(&()).map(|r| vec![r]);
-        let applied = passport_api
-            .patch(
-                &passport_name,
-                &PatchParams::apply(MANAGER),
-                &Patch::Apply(&object),
-            )
-            .await;
-        match applied {
-            Ok(_) => {
-                written = true;
-                ctx.metrics.passports_written.inc();
-                tracing::info!(gate = %name, namespace = %ns, passport = %passport_name, decision = %document.decision, "wrote passport");
-            }
-            // Another writer (or an earlier attempt) already stored this decision.
-            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
     ctx.metrics
         .decisions
         .get_or_create(&DecisionLabels {
