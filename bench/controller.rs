@@ -252,8 +252,9 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// The shared control plane's kube-apiserver and etcd (by command name), and the command lines of the
-/// other `releasepassport controller` processes on this machine.
+/// The control plane's kube-apiserver and etcd (by command name), and the
+/// command lines of the other `releasepassport controller` processes that
+/// talk to it.
 fn processes(cluster_dir: &str) -> (HashMap<String, u32>, Vec<(u32, String)>) {
     let mut by_comm = HashMap::new();
     let mut controllers = Vec::new();
@@ -269,7 +270,12 @@ fn processes(cluster_dir: &str) -> (HashMap<String, u32>, Vec<(u32, String)>) {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
             .unwrap_or_default();
-        if comm == "releasepassport" && cmdline.contains(" controller") {
+        // Only controllers of this control plane: they read a kubeconfig in
+        // its directory (one in a Pod of another cluster uses that cluster's).
+        if comm == "releasepassport"
+            && cmdline.contains(" controller")
+            && cmdline.contains(cluster_dir)
+        {
             controllers.push((pid, cmdline.trim().to_string()));
         }
         // Only the shared control plane's processes (their paths are under
