@@ -90,11 +90,49 @@ pub fn suite() -> &'static Suite {
             operator_archive,
         };
         suite.install();
+        suite.wait_for_admission_of_gates();
         suite
     })
 }
 
 impl Suite {
+    /// The chart installs the CRDs and the admission policies that match
+    /// them together; until the apiserver's admission plugins have learned
+    /// the new kinds, a create answers `ServiceUnavailable: Resource kind ...
+    /// not found`. Waits (a server-side dry run) until a ReleaseGate is
+    /// admitted, so the first scenario does not race the install.
+    fn wait_for_admission_of_gates(&self) {
+        use std::io::Write as _;
+        let yaml = gate_yaml("v0", &image("workload-v1"), None);
+        wait_for(
+            "the apiserver to admit ReleaseGates after the chart install",
+            Duration::from_secs(180),
+            || {
+                let mut child = Command::new(&self.cluster.kubectl)
+                    .args(["create", "--dry-run=server", "-n", "default", "-f", "-"])
+                    .env("KUBECONFIG", &self.cluster.kubeconfig)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .map_err(|e| format!("running kubectl: {e}"))?;
+                if let Some(mut stdin) = child.stdin.take() {
+                    stdin
+                        .write_all(yaml.as_bytes())
+                        .map_err(|e| format!("writing to kubectl: {e}"))?;
+                }
+                let out = child
+                    .wait_with_output()
+                    .map_err(|e| format!("kubectl: {e}"))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(String::from_utf8_lossy(&out.stderr).into_owned())
+                }
+            },
+        );
+    }
+
     /// `helm upgrade --install` of charts/release-passport: 2 replicas, the
     /// webhook on with the chart's own certificate, the console on.
     fn install(&self) {

@@ -224,24 +224,11 @@ async fn approve(args: &ApproveArgs) -> anyhow::Result<i32> {
     object.metadata.name = None;
     object.metadata.generate_name = Some(format!("{}-", t.gate));
     let api: Api<ReleaseApproval> = Api::namespaced(client, &namespace);
-    let created = api
-        .create(&PostParams::default(), &object)
-        .await
-        .map_err(|e| refused("ReleaseApproval", &namespace, &t.gate, e))?;
-    let name = created.metadata.name.clone().unwrap_or_default();
-    let status = if t.wait {
-        wait_for(
-            || {
-                let api = api.clone();
-                let name = name.clone();
-                async move { api.get(&name).await.ok().and_then(|a| a.status) }
-            },
-            t.timeout,
-        )
-        .await
-    } else {
-        None
-    };
+    let (created, name, status) =
+        create_and_wait(&api, &object, "ReleaseApproval", &namespace, t, |a| {
+            a.status
+        })
+        .await?;
     report(
         Report {
             kind: "ReleaseApproval",
@@ -279,24 +266,8 @@ async fn waive(args: &WaiveArgs, expires_at: jiff::Timestamp) -> anyhow::Result<
     object.metadata.name = None;
     object.metadata.generate_name = Some(format!("{}-{}-", t.gate, args.rule));
     let api: Api<ReleaseWaiver> = Api::namespaced(client, &namespace);
-    let created = api
-        .create(&PostParams::default(), &object)
-        .await
-        .map_err(|e| refused("ReleaseWaiver", &namespace, &t.gate, e))?;
-    let name = created.metadata.name.clone().unwrap_or_default();
-    let status = if t.wait {
-        wait_for(
-            || {
-                let api = api.clone();
-                let name = name.clone();
-                async move { api.get(&name).await.ok().and_then(|w| w.status) }
-            },
-            t.timeout,
-        )
-        .await
-    } else {
-        None
-    };
+    let (created, name, status) =
+        create_and_wait(&api, &object, "ReleaseWaiver", &namespace, t, |w| w.status).await?;
     report(
         Report {
             kind: "ReleaseWaiver",
@@ -314,6 +285,41 @@ async fn waive(args: &WaiveArgs, expires_at: jiff::Timestamp) -> anyhow::Result<
         t,
         status,
     )
+}
+
+/// Creates an approval or waiver as the caller (the apiserver stamps its
+/// author) and, with `--wait`, polls until the operator has judged it.
+/// Returns the created object, its generated name and what `--wait` saw.
+async fn create_and_wait<K>(
+    api: &Api<K>,
+    object: &K,
+    kind: &str,
+    namespace: &str,
+    t: &Target,
+    status_of: fn(K) -> Option<GrantStatus>,
+) -> anyhow::Result<(K, String, Option<Option<GrantStatus>>)>
+where
+    K: kube::Resource + Clone + Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let created = api
+        .create(&PostParams::default(), object)
+        .await
+        .map_err(|e| refused(kind, namespace, &t.gate, e))?;
+    let name = created.meta().name.clone().unwrap_or_default();
+    let status = if t.wait {
+        wait_for(
+            || {
+                let api = api.clone();
+                let name = name.clone();
+                async move { api.get(&name).await.ok().and_then(status_of) }
+            },
+            t.timeout,
+        )
+        .await
+    } else {
+        None
+    };
+    Ok((created, name, status))
 }
 
 /// Polls until the operator has written a state (`None` on timeout).
