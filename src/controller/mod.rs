@@ -14,6 +14,8 @@
 
 mod admin;
 pub mod attest;
+pub mod cached_gate;
+pub mod client;
 pub mod keys;
 pub mod leader;
 pub mod metrics;
@@ -38,7 +40,6 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 
-use crate::api::ReleaseGate;
 use crate::connectors::Connectors;
 use crate::passport::PassportSigner;
 
@@ -62,6 +63,8 @@ pub struct ControllerConfig {
     pub resync: Duration,
     /// Gates evaluated at once.
     pub concurrency: u16,
+    /// Counts of the requests made through the client (see [`client`]).
+    pub request_metrics: client::RequestMetrics,
     /// Timeout of one connector read.
     pub connector_timeout: Duration,
     /// Leader election; `None` runs without it (a single replica).
@@ -88,6 +91,8 @@ pub struct Context {
     pub signer: PassportSigner,
     pub connectors: Connectors,
     pub config: ControllerConfig,
+    /// Passports held per gate, so retention lists only when needed.
+    pub retention: passports::RetentionLedger,
     pub stores: stores::Stores,
 }
 
@@ -109,6 +114,7 @@ pub async fn run(
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
     let webhook_metrics = crate::webhook::WebhookMetrics::register(&mut registry);
+    config.request_metrics.register(&mut registry);
     let health = Arc::new(Health::default());
     let admin = admin::serve(config.admin_addr, registry, health.clone())
         .await
@@ -228,7 +234,7 @@ pub async fn run(
         controller: MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let gates_api: Api<ReleaseGate> = Api::all(client.clone());
+    let gates_api: Api<cached_gate::CachedGate> = Api::all(client.clone());
     let (reader, writer) = reflector::store();
     let (stores, triggers) = stores::Stores::watch(&client, reader.clone());
     let ctx = Arc::new(Context {
@@ -239,11 +245,11 @@ pub async fn run(
         connectors,
         config: config.clone(),
         stores,
+        retention: passports::RetentionLedger::default(),
     });
 
     let gates = watcher(gates_api, watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(stores::strip)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());

@@ -22,6 +22,7 @@ use crate::engine::{self, EvaluationInput, Stage};
 use crate::insights::history;
 use crate::passport;
 
+use super::cached_gate::CachedGate;
 use super::metrics::{
     ConnectorErrorLabels, ConnectorEvidenceLabels, ConnectorLabels, DecisionLabels, DurationTimer,
     ReasonLabels, ReleaseLabels, ResultLabels, RuleLabels,
@@ -37,6 +38,8 @@ pub enum Error {
     Serialize(#[from] serde_json::Error),
     #[error("signing: {0}")]
     Sign(String),
+    #[error(transparent)]
+    Unpack(#[from] super::cached_gate::UnpackError),
 }
 
 impl Error {
@@ -46,14 +49,18 @@ impl Error {
             Error::Kube(_) => "KubeError",
             Error::Serialize(_) => "SerializeError",
             Error::Sign(_) => "SignError",
+            Error::Unpack(_) => "UnpackError",
         }
     }
 }
 
 /// Reconciles one ReleaseGate.
-pub async fn reconcile(gate: Arc<ReleaseGate>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(cached: Arc<CachedGate>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = DurationTimer::new(&ctx.metrics.reconcile_duration);
-    let result = reconcile_inner(&gate, &ctx).await;
+    let result = match cached.unpack() {
+        Ok(gate) => reconcile_inner(&gate, &ctx).await,
+        Err(e) => Err(e.into()),
+    };
     let label = if result.is_ok() { "ok" } else { "error" };
     ctx.metrics
         .reconciles
@@ -65,7 +72,7 @@ pub async fn reconcile(gate: Arc<ReleaseGate>, ctx: Arc<Context>) -> Result<Acti
 }
 
 /// Retries failed reconciles with a delay, and counts them.
-pub fn error_policy(gate: Arc<ReleaseGate>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(gate: Arc<CachedGate>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(gate = %gate.name_any(), namespace = ?gate.namespace(), error = %error, "reconcile failed; retrying");
     ctx.metrics
         .reconcile_errors
@@ -510,8 +517,14 @@ async fn update_status(
         )
         .await;
     }
-    if old.and_then(|s| s.decision) != Some(document.decision)
-        || old.and_then(|s| s.passport_name.as_deref()) != Some(passport_name.as_str())
+    // One Event per change: a new decision is told by its DecisionChanged
+    // history Event above; a new passport for the same decision (a rule's
+    // outcome, the artifact or an approval changed) by the decision's own.
+    let decision_told = added
+        .iter()
+        .any(|entry| entry.type_ == HistoryType::DecisionChanged);
+    if !decision_told
+        && old.and_then(|s| s.passport_name.as_deref()) != Some(passport_name.as_str())
     {
         let failing = if evaluation.failing_checks.is_empty() {
             String::new()
@@ -575,9 +588,21 @@ async fn update_status(
 
     // Retention: the newest passports stay, older ones go. Only a new
     // passport can push an old one out.
-    if applied.written {
+    //    The ledger counts each gate's passports, so a gate that cannot hold
+    //    more than it keeps is not listed.
+    let key = format!("{}/{}", deref.namespace, deref.name);
+    if applied.written
+        && ctx.retention.written(
+            &key,
+            old.and_then(|s| s.passport_name.as_ref()).is_some(),
+            ctx.config.passport_history,
+        )
+    {
         let passport_api: Api<Passport> = Api::namespaced(ctx.client.clone(), &deref.namespace);
-        retain(ctx, &passport_api, &deref.name, passport_name).await;
+        match retain(ctx, &passport_api, &deref.name, passport_name).await {
+            Some(held) => ctx.retention.listed(&key, held),
+            None => ctx.retention.forget(&key),
+        }
     }
 
     let wait = next_evaluation_at.duration_since(now).as_secs().max(1) as u64;
@@ -1281,15 +1306,15 @@ async fn publish_history(
     }
 }
 
-async fn retain(ctx: &Context, api: &Api<Passport>, gate: &str, current: &str) {
+/// Deletes all but the newest passports of `gate`; how many it holds after,
+/// or `None` when that is not known (a listing or deletion failed).
+async fn retain(ctx: &Context, api: &Api<Passport>, gate: &str, current: &str) -> Option<usize> {
     let lp = ListParams::default().labels(&format!(
         "{}={}",
         passports::GATE_NAME_LABEL,
         passports::gate_label(gate)
     ));
-    let Ok(list) = api.list_metadata(&lp).await else {
-        return;
-    };
+    let list = api.list_metadata(&lp).await.ok()?;
     let owned: Vec<(String, Option<Timestamp>)> = list
         .items
         .into_iter()
@@ -1306,17 +1331,23 @@ async fn retain(ctx: &Context, api: &Api<Passport>, gate: &str, current: &str) {
             )
         })
         .collect();
+    let held = owned.len();
+    let mut deleted = 0;
+    let mut failed = false;
     for name in passports::to_delete(owned, ctx.config.passport_history, current) {
         match api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => {
+                deleted += 1;
                 ctx.metrics.passports_deleted.inc();
                 tracing::debug!(passport = %name, "deleted by retention");
             }
             Err(e) => {
+                failed = true;
                 tracing::warn!(passport = %name, error = %e, "deleting an old passport failed")
             }
         }
     }
+    (!failed).then_some(held - deleted)
 }
 
 #[cfg(test)]

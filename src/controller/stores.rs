@@ -20,10 +20,11 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::api::{
-    ConnectorScope, ENFORCE_LABEL, HistoryType, Passport, Policy, ReleaseApproval, ReleaseGate,
-    ReleaseWaiver,
+    ConnectorScope, ENFORCE_LABEL, HistoryType, Passport, Policy, ReleaseApproval, ReleaseWaiver,
 };
 use crate::insights::history::AdmissionEvent;
+
+use super::cached_gate::CachedGate;
 
 /// `reportingController` of the admission webhook's Events.
 pub const WEBHOOK_REPORTER: &str = "releasepassport-webhook";
@@ -48,12 +49,12 @@ pub struct Stores {
 }
 
 /// A stream of gates to re-evaluate.
-pub type Triggers = std::pin::Pin<Box<dyn Stream<Item = ObjectRef<ReleaseGate>> + Send>>;
+pub type Triggers = std::pin::Pin<Box<dyn Stream<Item = ObjectRef<CachedGate>> + Send>>;
 
 impl Stores {
     /// Starts the watches: the stores, and the streams of gates each change
     /// concerns (hand them to the controller, which drives them).
-    pub fn watch(client: &Client, gates: Store<ReleaseGate>) -> (Self, Vec<Triggers>) {
+    pub fn watch(client: &Client, gates: Store<CachedGate>) -> (Self, Vec<Triggers>) {
         use futures::StreamExt as _;
         let (approvals, approvals_writer) = reflector::store();
         let (waivers, waivers_writer) = reflector::store();
@@ -77,7 +78,7 @@ impl Stores {
         .flat_map(move |policy: Policy| {
             let name = policy.name_any();
             gates_in(&by_policy, &policy.namespace().unwrap_or_default(), |g| {
-                g.spec.policy_ref.name == name
+                g.policy == name
             })
         });
         let by_scope = gates.clone();
@@ -94,7 +95,7 @@ impl Stores {
         .flat_map(move |scope: ConnectorScope| {
             let name = scope.name_any();
             gates_in(&by_scope, &scope.namespace().unwrap_or_default(), |g| {
-                g.spec.connector_scopes.iter().any(|s| s.name == name)
+                g.scopes.iter().any(|s| *s == name)
             })
         });
         // Deleted Passports, from a metadata-only watch of the operator's
@@ -126,10 +127,9 @@ impl Stores {
                     .clone();
                 // Retention deletes older passports: only the current one matters.
                 let gate_ref = ObjectRef::new(&gate).within(&ns);
-                let current = gates.get(&gate_ref).is_some_and(|g| {
-                    g.status.as_ref().and_then(|s| s.passport_name.as_deref())
-                        == p.metadata.name.as_deref()
-                });
+                let current = gates
+                    .get(&gate_ref)
+                    .is_some_and(|g| g.passport.as_deref() == p.metadata.name.as_deref());
                 if !current {
                     return None;
                 }
@@ -139,7 +139,7 @@ impl Stores {
                 // No evaluation of its own: the gate's next one (at most
                 // `--resync-seconds` later) reads and writes it again, as
                 // documented; whoever deleted it may be replacing it.
-                None::<ObjectRef<ReleaseGate>>
+                None::<ObjectRef<CachedGate>>
             }
         });
         let approval_triggers = watcher(
@@ -298,10 +298,10 @@ impl Stores {
 /// The cached gates of namespace `ns` that `keep` selects, as a stream of
 /// gates to re-evaluate.
 fn gates_in(
-    gates: &Store<ReleaseGate>,
+    gates: &Store<CachedGate>,
     ns: &str,
-    keep: impl Fn(&ReleaseGate) -> bool,
-) -> futures::stream::Iter<std::vec::IntoIter<ObjectRef<ReleaseGate>>> {
+    keep: impl Fn(&CachedGate) -> bool,
+) -> futures::stream::Iter<std::vec::IntoIter<ObjectRef<CachedGate>>> {
     futures::stream::iter(
         gates
             .state()
