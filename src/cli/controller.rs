@@ -38,6 +38,16 @@ pub struct ControllerArgs {
     /// Timeout, in seconds, of one connector read.
     #[arg(long, default_value_t = 5)]
     pub connector_timeout_seconds: u64,
+    /// Gates evaluated at once; more wait in the queue (each gate is
+    /// evaluated by one worker at a time).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Requests to the apiserver waiting for an answer at once; more wait in the operator.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kube_api_max_in_flight: u32,
+    /// Requests to the apiserver started per second; more wait in the operator.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub kube_api_qps: u64,
     /// Run without leader election (only safe with a single replica).
     #[arg(long)]
     pub no_leader_election: bool,
@@ -214,8 +224,13 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
             .await
             .context("no in-cluster configuration and no kubeconfig")?,
     };
-    let client =
-        kube::Client::try_from(kube_config.clone()).context("creating the Kubernetes client")?;
+    let request_metrics = controller::client::RequestMetrics::default();
+    let limits = controller::client::Limits {
+        max_in_flight: args.kube_api_max_in_flight as usize,
+        qps: args.kube_api_qps,
+    };
+    let client = controller::client::build(kube_config.clone(), limits, &request_metrics)
+        .context("creating the Kubernetes client")?;
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
@@ -227,6 +242,8 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
         public_key_configmap: args.public_key_configmap.clone(),
         passport_history: args.passport_history as usize,
         resync: Duration::from_secs(args.resync_seconds.max(5)),
+        concurrency: args.concurrency,
+        request_metrics,
         connector_timeout: Duration::from_secs(args.connector_timeout_seconds.max(1)),
         lease: (!args.no_leader_election).then(|| LeaseConfig {
             namespace: args.namespace.clone(),
