@@ -56,7 +56,7 @@ pub struct User {
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
-type AccessKey = (String, &'static str, &'static str);
+type AccessKey = (String, &'static str, &'static str, String);
 
 /// One signed-in user.
 pub struct Session {
@@ -246,12 +246,26 @@ impl Auth {
         verb: &'static str,
         resource: &'static str,
     ) -> bool {
-        let key = (namespace.to_string(), verb, resource);
+        self.can_on(session, namespace, verb, resource, "").await
+    }
+
+    /// Whether the session's user may `verb` the object `name` of
+    /// `resource` in `namespace` (`name` `""`: any object), e.g. `approve`
+    /// on `releasegates/payment-api-production`.
+    pub async fn can_on(
+        &self,
+        session: &Session,
+        namespace: &str,
+        verb: &'static str,
+        resource: &'static str,
+        name: &str,
+    ) -> bool {
+        let key = (namespace.to_string(), verb, resource, name.to_string());
         if let Some(ok) = session.cached(&key) {
             return ok;
         }
         let ok = match self
-            .review_access(&session.user, namespace, verb, resource)
+            .review_access(&session.user, namespace, verb, resource, name)
             .await
         {
             Ok(ok) => ok,
@@ -292,6 +306,7 @@ impl Auth {
         namespace: &str,
         verb: &str,
         resource: &str,
+        name: &str,
     ) -> Result<bool, AuthError> {
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
@@ -304,6 +319,7 @@ impl Auth {
                     verb: Some(verb.to_string()),
                     group: Some(GROUP.to_string()),
                     resource: Some(resource.to_string()),
+                    name: (!name.is_empty()).then(|| name.to_string()),
                     ..Default::default()
                 }),
                 ..Default::default()

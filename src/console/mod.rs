@@ -55,6 +55,8 @@ pub struct Console {
     /// The apiserver connection (URL, CA, timeouts) that clients acting as a
     /// signed-in person use, with their token only ([`acting`]).
     pub kube_config: kube::Config,
+    /// The operator's own client: records accepted actions as Events.
+    pub client: Client,
 }
 
 /// Starts the console in the background.
@@ -100,11 +102,12 @@ pub async fn start(
     )));
     let console = Arc::new(Console {
         state: state.clone(),
-        auth: auth::Auth::new(client, config.session_ttl),
+        auth: auth::Auth::new(client.clone(), config.session_ttl),
         connectors: Some(connectors),
         settings,
         public_key_pem,
         kube_config,
+        client,
     });
     let app = router(console);
     Ok(tokio::spawn(async move {

@@ -23,6 +23,9 @@ use crate::passport::export;
 
 type Shared = State<Arc<Console>>;
 
+#[path = "actions.rs"]
+mod actions;
+
 const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 
@@ -42,6 +45,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/gates", get(gate_list))
         .route("/console/gates/{ns}/{name}", get(gate_page))
         .route("/console/gates/{ns}/{name}/simulate", post(simulate_gate))
+        .route("/console/gates/{ns}/{name}/approve", post(actions::approve))
         .route("/console/radar", get(radar_page))
         .route("/console/metrics", get(metrics_page))
         .route("/console/integrations", get(integrations_page))
@@ -479,13 +483,21 @@ async fn gate_list(State(console): Shared, headers: HeaderMap) -> PageResult {
     ))
 }
 
+#[derive(Deserialize)]
+struct GateQuery {
+    /// The action just taken (`approved`), for its notice.
+    done: Option<String>,
+}
+
 async fn gate_page(
     State(console): Shared,
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<GateQuery>,
 ) -> PageResult {
     let s = session(&console, &headers).await?;
-    render_gate(&console, &s, &ns, &name, None, SimulatorResult::None).await
+    let done = q.done.as_deref();
+    render_gate(&console, &s, &ns, &name, None, SimulatorResult::None, done).await
 }
 
 async fn render_gate(
@@ -495,6 +507,7 @@ async fn render_gate(
     name: &str,
     policy_text: Option<String>,
     result: SimulatorResult,
+    done: Option<&str>,
 ) -> PageResult {
     require(console, s, ns, "get", "releasegates").await?;
     let gate = console
@@ -517,6 +530,7 @@ async fn render_gate(
             .unwrap_or_default()
     });
     let history = audit::gate_history(&gate);
+    let actions = actions::panel(console, s, &gate, done).await;
     let page = GatePage {
         gate: &gate,
         policy: policy.as_deref(),
@@ -525,6 +539,7 @@ async fn render_gate(
         policy_text: &text,
         result,
         history,
+        actions,
     };
     Ok(respond(
         &format!("Gate {name}"),
@@ -598,7 +613,7 @@ async fn simulate_gate(
             }
         }
     };
-    render_gate(&console, &s, &ns, &name, Some(form.policy), result).await
+    render_gate(&console, &s, &ns, &name, Some(form.policy), result, None).await
 }
 
 async fn radar_page(State(console): Shared, headers: HeaderMap) -> PageResult {
