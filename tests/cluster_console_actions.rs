@@ -2,8 +2,9 @@
 //! serves the console against the local control plane and headless Chromium
 //! signs in with a person's own token. A reader sees no Approve button and a
 //! forged POST creates nothing; an approver (alice, a real user of the
-//! apiserver's static token file) approves the release for its digest and
-//! the gate moves from REQUIRE_APPROVAL to ALLOW.
+//! apiserver's static token file) asks for approval, approves the release
+//! for its digest (the gate moves from REQUIRE_APPROVAL to ALLOW), re-runs
+//! the evaluation and comments; then signs out.
 
 #[path = "support/browser.rs"]
 mod browser;
@@ -152,6 +153,65 @@ async fn approvals(client: &Client, ns: &str) -> Vec<ReleaseApproval> {
         .items
 }
 
+/// Waits until the apiserver admits a ReleaseRequest of `who` (a server-side
+/// dry run): a kind whose CRD was just created is served, and its admission
+/// policies can mutate it, only moments later.
+fn served_to(who: &ids::Identity, ns: &str) {
+    let probe = format!(
+        "apiVersion: releasepassport.io/v1alpha1\nkind: ReleaseRequest\nmetadata: {{name: probe, namespace: {ns}}}\nspec: {{gate: {GATE}, type: Rerun}}\n"
+    );
+    for attempt in 0.. {
+        let out = who.kubectl_stdin(
+            &[
+                "create",
+                "--dry-run=server",
+                "--request-timeout=10s",
+                "-f",
+                "-",
+            ],
+            &probe,
+        );
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            attempt < 60,
+            "the apiserver never admitted a ReleaseRequest: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// The note of the first Event with `reason` in `ns`.
+async fn event_note(client: &Client, ns: &str, reason: &str) -> String {
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    ctl::eventually(LIMIT, &format!("an Event {reason}"), || {
+        let events = events.clone();
+        async move {
+            events
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason))
+                .and_then(|e| e.note)
+        }
+    })
+    .await
+}
+
+async fn evaluated_at(gates: &Api<ReleaseGate>) -> jiff::Timestamp {
+    gates
+        .get(GATE)
+        .await
+        .expect("gate")
+        .status
+        .and_then(|s| s.evaluated_at)
+        .expect("evaluated")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_console_approves_as_the_signed_in_person() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -163,6 +223,7 @@ async fn cluster_console_approves_as_the_signed_in_person() {
     let alice = ids::user("alice");
     ids::grant(&ns, "releasepassport-approver", &alice);
     let alice_token = ids::static_token("alice");
+    served_to(&alice, &ns);
     let viewer = reader(&ns, "console-viewer");
 
     let port = browser::free_port();
@@ -210,6 +271,14 @@ async fn cluster_console_approves_as_the_signed_in_person() {
         "no Approve button for a reader"
     );
     assert!(page.contains("id=\"no-actions\""));
+    assert!(
+        !page.contains("id=\"rerun\""),
+        "no Re-run button for a reader"
+    );
+    assert!(
+        !page.contains("id=\"comment\""),
+        "no comment form for a reader"
+    );
     let csrf = csrf_of(&page);
     assert_eq!(
         post_approve(&http, &gate_url, &viewer_session, &csrf).await,
@@ -255,6 +324,31 @@ async fn cluster_console_approves_as_the_signed_in_person() {
         .expect("click");
     assert_eq!(text(&b, "#account-user").await, "alice");
     page_with(&b, &gate_url, "id=\"approve\"").await;
+
+    // She asks the other approvers first: an Event and a history entry.
+    b.find(Locator::Id("approval-note"))
+        .await
+        .expect("note field")
+        .send_keys("CHG-1042 is linked")
+        .await
+        .expect("type");
+    b.find(Locator::Id("request-approval"))
+        .await
+        .expect("request approval button")
+        .click()
+        .await
+        .expect("click");
+    assert!(
+        text(&b, "#action-notice")
+            .await
+            .starts_with("Your approval request was created")
+    );
+    let asked = event_note(&client, &ns, "ApprovalRequested").await;
+    assert_eq!(
+        asked,
+        "alice asks the approvers to approve this release: CHG-1042 is linked"
+    );
+
     let digest = IMAGE.split_once('@').expect("digest").1;
     assert!(text(&b, "#approve-form").await.contains(digest));
     b.find(Locator::Id("reference"))
@@ -292,24 +386,110 @@ async fn cluster_console_approves_as_the_signed_in_person() {
     let page = page_with(&b, &gate_url, "CHG-1042").await;
     assert!(page.contains("alice"));
     // The action is recorded on the gate.
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
-    let note = ctl::eventually(LIMIT, "the console's Event on the gate", || {
-        let events = events.clone();
+    let note = event_note(&client, &ns, "ApprovedInConsole").await;
+    assert!(
+        note.starts_with("alice approved v2.18.4") && note.contains(digest),
+        "{note}"
+    );
+
+    // Re-run: a new evaluation, requested by alice.
+    let gates: Api<ReleaseGate> = Api::namespaced(client.clone(), &ns);
+    let before = evaluated_at(&gates).await;
+    page_with(&b, &gate_url, "id=\"rerun\"").await;
+    b.find(Locator::Id("rerun"))
+        .await
+        .expect("re-run button")
+        .click()
+        .await
+        .expect("click");
+    assert!(
+        text(&b, "#action-notice")
+            .await
+            .starts_with("Your re-run request was created")
+    );
+    let rerun = ctl::eventually(LIMIT, "the re-run to be evaluated", || {
+        let gates = gates.clone();
         async move {
-            events
+            let g = gates.get(GATE).await.ok()?;
+            let st = g.status?;
+            let e = st
+                .history
+                .iter()
+                .find(|e| e.type_ == HistoryType::RerunRequested)?
+                .clone();
+            (st.evaluated_at? > before).then_some(e)
+        }
+    })
+    .await;
+    assert_eq!(rerun.actor.as_deref(), Some("alice"));
+    let requests: Api<ReleaseRequest> = Api::namespaced(client.clone(), &ns);
+    let handled = ctl::eventually(LIMIT, "the re-run request to be handled", || {
+        let requests = requests.clone();
+        async move {
+            requests
                 .list(&ListParams::default())
                 .await
                 .ok()?
                 .items
                 .into_iter()
-                .find(|e| e.reason.as_deref() == Some("ApprovedInConsole"))
-                .and_then(|e| e.note)
+                .find(|r| r.spec.type_ == RequestType::Rerun)
+                .filter(|r| r.status.as_ref().is_some_and(|s| s.handled_at.is_some()))
         }
     })
     .await;
+    assert_eq!(handled.spec.requester, "alice", "stamped by the apiserver");
+
+    // A comment shows with its author.
+    let remark = "Rolled out to 5% first; the error rate is steady.";
+    b.find(Locator::Id("comment"))
+        .await
+        .expect("comment field")
+        .send_keys(remark)
+        .await
+        .expect("type");
+    b.find(Locator::Id("add-comment"))
+        .await
+        .expect("comment button")
+        .click()
+        .await
+        .expect("click");
+    page_with(&b, &gate_url, "Rolled out to 5% first").await;
+    assert_eq!(text(&b, "#comments li .comment-author").await, "alice");
+    assert_eq!(text(&b, "#comments li .comment-body").await, remark);
+
+    // Nobody can author a request in someone else's name.
+    let forged = format!(
+        "apiVersion: releasepassport.io/v1alpha1\nkind: ReleaseRequest\nmetadata: {{name: forged, namespace: {ns}}}\nspec: {{gate: {GATE}, type: Comment, body: hi, requester: bob}}\n"
+    );
+    let out = alice.kubectl_stdin(&["create", "-f", "-"], &forged);
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        note.starts_with("alice approved v2.18.4") && note.contains(digest),
-        "{note}"
+        !out.status.success() && err.contains("[rule requester-is-author]"),
+        "{err}"
+    );
+
+    // Logout ends the session.
+    b.find(Locator::Css("summary[aria-label='Account menu']"))
+        .await
+        .expect("account menu")
+        .click()
+        .await
+        .expect("open");
+    b.find(Locator::Id("logout"))
+        .await
+        .expect("logout")
+        .click()
+        .await
+        .expect("click");
+    assert_eq!(text(&b, "p.ok").await, "You are signed out.");
+    b.goto(&gate_url).await.expect("goto");
+    assert!(
+        b.current_url()
+            .await
+            .expect("url")
+            .path()
+            .ends_with("/console/login"),
+        "signed out for good"
     );
 
     b.close().await.expect("close the browser");

@@ -17,22 +17,49 @@ use maud::Markup;
 use serde::Deserialize;
 
 use super::{PageResult, Shared, not_found, refusal, require, session};
-use crate::api::{ReleaseApproval, ReleaseGate};
+use crate::api::{ReleaseApproval, ReleaseGate, ReleaseRequest, ReleaseRequestSpec, RequestType};
 use crate::console::views::actions::{self as view, Allowed};
 use crate::console::views::layout::gate_href;
 use crate::console::{Console, acting, auth, auth::Session};
 
 /// The reporting component of the Events the console writes.
 const REPORTER: &str = "releasepassport-console";
+/// How long the apiserver may take to answer the person's create.
+const CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Creates `object` in `ns` as the person, within [`CREATE_TIMEOUT`].
+async fn create_as<K>(client: kube::Client, ns: &str, object: &K, what: &str) -> Result<K, Response>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api = Api::<K>::namespaced(client, ns);
+    match tokio::time::timeout(CREATE_TIMEOUT, api.create(&PostParams::default(), object)).await {
+        Ok(created) => created.map_err(|e| apiserver_refusal(what, e)),
+        Err(_) => Err(refusal(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "The Kubernetes API server did not answer within {} s; your {what} may not have been created. Reload the page to see.",
+                CREATE_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
 
 /// What the person may do on `gate`, asked of the apiserver.
 async fn allowed(console: &Console, s: &Session, ns: &str, gate: &str) -> Allowed {
-    let (approve, create) = futures::join!(
+    let (approve, create, request) = futures::join!(
         console.auth.can_on(s, ns, "approve", "releasegates", gate),
         console.auth.can(s, ns, "create", "releaseapprovals"),
+        console.auth.can(s, ns, "create", "releaserequests"),
     );
     Allowed {
         approve: approve && create,
+        request,
     }
 }
 
@@ -46,17 +73,27 @@ pub(super) async fn panel(
     let ns = gate.namespace().unwrap_or_default();
     let name = gate.name_any();
     let allowed = allowed(console, s, &ns, &name).await;
-    let digest = crate::engine::image_digest(&gate.spec.artifact.image);
-    view::panel(&ns, &name, digest, &s.csrf, allowed, done)
+    let status = gate.status.clone().unwrap_or_default();
+    view::panel(&view::Panel {
+        namespace: &ns,
+        gate: &name,
+        digest: crate::engine::image_digest(&gate.spec.artifact.image),
+        decision: status.decision,
+        passport: status.passport_name.as_deref(),
+        history: &status.history,
+        csrf: &s.csrf,
+        allowed,
+        done,
+    })
 }
 
 /// A POST from a browser must echo the session's CSRF token; a request
 /// with an `Authorization` header is not sent by a browser on its own.
-fn check_csrf(headers: &HeaderMap, s: &Session, csrf: &str) -> Result<(), Response> {
+fn csrf_refusal(headers: &HeaderMap, s: &Session, csrf: &str) -> Option<Response> {
     if headers.contains_key(header::AUTHORIZATION) || auth::same_secret(&s.csrf, csrf) {
-        return Ok(());
+        return None;
     }
-    Err(refusal(
+    Some(refusal(
         StatusCode::FORBIDDEN,
         "The form's CSRF token does not match this session; reload the page and try again. Nothing was created."
             .into(),
@@ -143,7 +180,9 @@ pub(super) async fn approve(
     Form(form): Form<ApproveForm>,
 ) -> PageResult {
     let s = session(&console, &headers).await?;
-    check_csrf(&headers, &s, &form.csrf)?;
+    if let Some(refused) = csrf_refusal(&headers, &s, &form.csrf) {
+        return Err(refused);
+    }
     let gate = gate_for(&console, &s, &ns, &name).await?;
     if !allowed(&console, &s, &ns, &name).await.approve {
         return Err(refusal(
@@ -178,10 +217,7 @@ pub(super) async fn approve(
         optional(&form.reference),
         optional(&form.comment),
     );
-    let created = Api::<ReleaseApproval>::namespaced(client, &ns)
-        .create(&PostParams::default(), &object)
-        .await
-        .map_err(|e| apiserver_refusal("approval", e))?;
+    let created: ReleaseApproval = create_as(client, &ns, &object, "approval").await?;
     let approval = created.name_any();
     tracing::info!(user = %s.user.name, namespace = %ns, gate = %name, approval = %approval, "console: approved");
     record(
@@ -195,4 +231,75 @@ pub(super) async fn approve(
     )
     .await;
     Ok(Redirect::to(&format!("{}?done=approved#actions", gate_href(&ns, &name))).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct RequestForm {
+    csrf: String,
+    #[serde(rename = "type")]
+    type_: RequestType,
+    #[serde(default)]
+    passport: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// `POST /console/gates/{ns}/{name}/request`: a ReleaseRequest (re-run,
+/// comment, approval request) created as the person.
+pub(super) async fn request(
+    State(console): Shared,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+    Form(form): Form<RequestForm>,
+) -> PageResult {
+    let s = session(&console, &headers).await?;
+    if let Some(refused) = csrf_refusal(&headers, &s, &form.csrf) {
+        return Err(refused);
+    }
+    let gate = gate_for(&console, &s, &ns, &name).await?;
+    if !allowed(&console, &s, &ns, &name).await.request {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} may not create releaserequests in namespace {ns}: re-running, commenting and requesting approval need it (the approver or pipeline role).",
+                s.user.name
+            ),
+        ));
+    }
+    let body = optional(&form.body);
+    if form.type_ == RequestType::Comment && body.is_none() {
+        return Err(refusal(
+            StatusCode::BAD_REQUEST,
+            "A comment needs some text.".into(),
+        ));
+    }
+    let client = acting::client_for(&console.kube_config, s.credential.as_ref())
+        .map_err(|e| refusal(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    let mut object = ReleaseRequest::new(
+        "",
+        ReleaseRequestSpec {
+            gate: name.clone(),
+            type_: form.type_,
+            passport: optional(&form.passport),
+            body,
+            requester: String::new(),
+        },
+    );
+    object.metadata.name = None;
+    object.metadata.generate_name = Some(format!("{name}-"));
+    let created: ReleaseRequest = create_as(client, &ns, &object, "request").await?;
+    let kind = form.type_.as_str();
+    tracing::info!(user = %s.user.name, namespace = %ns, gate = %name, request = %created.name_any(), kind, "console: request");
+    record(
+        &console,
+        &gate,
+        &format!("{kind}InConsole"),
+        format!(
+            "{} created a {kind} request through the console: ReleaseRequest {ns}/{}",
+            created.spec.requester,
+            created.name_any()
+        ),
+    )
+    .await;
+    Ok(Redirect::to(&format!("{}?done={kind}#actions", gate_href(&ns, &name))).into_response())
 }

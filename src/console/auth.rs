@@ -3,9 +3,10 @@
 //! the apiserver with a `SubjectAccessReview` whether that user may read what
 //! it shows, so the console never shows more than `kubectl` would.
 //!
-//! The token itself is never stored: a session keeps the reviewed identity
-//! (name, uid, groups, extra) under a random id carried by an HttpOnly,
-//! Secure, SameSite=Strict cookie, plus a CSRF token for the forms.
+//! A session keeps the reviewed identity (name, uid, groups, extra) and, in
+//! memory only, the token to act with ([`super::acting`]) under a random id
+//! carried by an HttpOnly, Secure, SameSite=Strict cookie, plus a CSRF token
+//! for the forms.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};

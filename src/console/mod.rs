@@ -1,7 +1,9 @@
-//! The read-only web console, served by the operator on its own port at
-//! `/console`: it explains release decisions to people; it never changes
-//! anything. Pages are rendered on the server from the operator's in-memory
-//! caches (see [`state`]); a little JavaScript only adds conveniences.
+//! The web console, served by the operator on its own port at `/console`:
+//! it explains release decisions to people. It changes nothing with the
+//! operator's rights: what a person does there (approve, re-run, comment)
+//! is done with their own token (see [`acting`]). Pages are rendered on the
+//! server from the operator's in-memory caches (see [`state`]); a little
+//! JavaScript only adds conveniences.
 //!
 //! Every request is authenticated (session cookie from a TokenReviewed
 //! bearer token, or an `Authorization: Bearer` header) and every page asks

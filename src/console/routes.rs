@@ -46,6 +46,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/gates/{ns}/{name}", get(gate_page))
         .route("/console/gates/{ns}/{name}/simulate", post(simulate_gate))
         .route("/console/gates/{ns}/{name}/approve", post(actions::approve))
+        .route("/console/gates/{ns}/{name}/request", post(actions::request))
         .route("/console/radar", get(radar_page))
         .route("/console/metrics", get(metrics_page))
         .route("/console/integrations", get(integrations_page))

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod passports;
 pub mod reconcile;
 pub mod releases;
+pub mod requests;
 pub mod status;
 pub mod stores;
 
