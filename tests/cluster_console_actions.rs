@@ -10,7 +10,7 @@
 mod browser;
 mod support;
 
-use browser::{LIMIT, cookie_value, form, page_with, set_cookie, text};
+use browser::{LIMIT, click, cookie_value, form, page_with, set_cookie, text, type_into};
 use fantoccini::Locator;
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
@@ -310,34 +310,14 @@ async fn cluster_console_approves_as_the_signed_in_person() {
     b.goto(&format!("{base}/console/login"))
         .await
         .expect("goto");
-    b.find(Locator::Id("token"))
-        .await
-        .expect("token field")
-        .send_keys(&alice_token)
-        .await
-        .expect("type");
-    b.find(Locator::Id("sign-in"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    type_into(&b, "token", &alice_token).await;
+    click(&b, "sign-in").await;
     assert_eq!(text(&b, "#account-user").await, "alice");
     page_with(&b, &gate_url, "id=\"approve\"").await;
 
     // She asks the other approvers first: an Event and a history entry.
-    b.find(Locator::Id("approval-note"))
-        .await
-        .expect("note field")
-        .send_keys("CHG-1042 is linked")
-        .await
-        .expect("type");
-    b.find(Locator::Id("request-approval"))
-        .await
-        .expect("request approval button")
-        .click()
-        .await
-        .expect("click");
+    type_into(&b, "approval-note", "CHG-1042 is linked").await;
+    click(&b, "request-approval").await;
     assert!(
         text(&b, "#action-notice")
             .await
@@ -351,18 +331,8 @@ async fn cluster_console_approves_as_the_signed_in_person() {
 
     let digest = IMAGE.split_once('@').expect("digest").1;
     assert!(text(&b, "#approve-form").await.contains(digest));
-    b.find(Locator::Id("reference"))
-        .await
-        .expect("reference field")
-        .send_keys("CHG-1042")
-        .await
-        .expect("type");
-    b.find(Locator::Id("approve"))
-        .await
-        .expect("approve button")
-        .click()
-        .await
-        .expect("click");
+    type_into(&b, "reference", "CHG-1042").await;
+    click(&b, "approve").await;
     assert!(
         text(&b, "#action-notice")
             .await
@@ -396,12 +366,7 @@ async fn cluster_console_approves_as_the_signed_in_person() {
     let gates: Api<ReleaseGate> = Api::namespaced(client.clone(), &ns);
     let before = evaluated_at(&gates).await;
     page_with(&b, &gate_url, "id=\"rerun\"").await;
-    b.find(Locator::Id("rerun"))
-        .await
-        .expect("re-run button")
-        .click()
-        .await
-        .expect("click");
+    click(&b, "rerun").await;
     assert!(
         text(&b, "#action-notice")
             .await
@@ -441,18 +406,8 @@ async fn cluster_console_approves_as_the_signed_in_person() {
 
     // A comment shows with its author.
     let remark = "Rolled out to 5% first; the error rate is steady.";
-    b.find(Locator::Id("comment"))
-        .await
-        .expect("comment field")
-        .send_keys(remark)
-        .await
-        .expect("type");
-    b.find(Locator::Id("add-comment"))
-        .await
-        .expect("comment button")
-        .click()
-        .await
-        .expect("click");
+    type_into(&b, "comment", remark).await;
+    click(&b, "add-comment").await;
     page_with(&b, &gate_url, "Rolled out to 5% first").await;
     assert_eq!(text(&b, "#comments li .comment-author").await, "alice");
     assert_eq!(text(&b, "#comments li .comment-body").await, remark);
@@ -475,12 +430,7 @@ async fn cluster_console_approves_as_the_signed_in_person() {
         .click()
         .await
         .expect("open");
-    b.find(Locator::Id("logout"))
-        .await
-        .expect("logout")
-        .click()
-        .await
-        .expect("click");
+    click(&b, "logout").await;
     assert_eq!(text(&b, "p.ok").await, "You are signed out.");
     b.goto(&gate_url).await.expect("goto");
     assert!(

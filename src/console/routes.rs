@@ -243,7 +243,7 @@ async fn login(
         Ok(user) => {
             tracing::info!(user = %user.name, "console: signed in");
             let credential = super::acting::Credential::new(&form.token);
-            let (id, _) = match console.auth.start(user, credential) {
+            let (id, _) = match console.auth.start(user, credential, &form.token) {
                 Ok(started) => started,
                 Err(e) => return login_form(Some(&e.to_string()), None),
             };

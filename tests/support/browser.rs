@@ -120,6 +120,26 @@ pub async fn texts(b: &Browser, css: &str) -> Vec<String> {
     out
 }
 
+/// Clicks the element with id `id`.
+pub async fn click(b: &Browser, id: &str) {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("element #{id}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking #{id}: {e}"));
+}
+
+/// Types `keys` into the element with id `id`.
+pub async fn type_into(b: &Browser, id: &str, keys: &str) {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("element #{id}: {e}"))
+        .send_keys(keys)
+        .await
+        .unwrap_or_else(|e| panic!("typing into #{id}: {e}"));
+}
+
 /// Loads `url` until the page contains `needle` (the console's caches follow
 /// the apiserver's watch).
 pub async fn page_with(b: &Browser, url: &str, needle: &str) -> String {
