@@ -126,6 +126,7 @@ fn bench(c: &mut Criterion) {
                 policy_text: "rules: []",
                 result: gates::SimulatorResult::None,
                 history: audit::gate_history(&gate),
+                actions: maud::html! {},
             };
             black_box(gates::detail(&page).into_string().len())
         })

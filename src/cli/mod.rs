@@ -10,7 +10,7 @@ mod evaluate;
 pub mod exit;
 mod export;
 pub mod gate;
-mod grant;
+pub(crate) mod grant;
 mod init;
 mod input;
 mod keygen;

@@ -1,7 +1,9 @@
-//! The read-only web console, served by the operator on its own port at
-//! `/console`: it explains release decisions to people; it never changes
-//! anything. Pages are rendered on the server from the operator's in-memory
-//! caches (see [`state`]); a little JavaScript only adds conveniences.
+//! The web console, served by the operator on its own port at `/console`:
+//! it explains release decisions to people. It changes nothing with the
+//! operator's rights: what a person does there (approve, re-run, comment)
+//! is done with their own token (see [`acting`]). Pages are rendered on the
+//! server from the operator's in-memory caches (see [`state`]); a little
+//! JavaScript only adds conveniences.
 //!
 //! Every request is authenticated (session cookie from a TokenReviewed
 //! bearer token, or an `Authorization: Bearer` header) and every page asks
@@ -62,6 +64,8 @@ pub struct Console {
     pub llm: Option<llm::Summarizer>,
     /// A fixed "now" for reproducible pages (the screenshots); `None`: the clock.
     pub clock: Option<jiff::Timestamp>,
+    /// The operator's own client: records accepted actions as Events.
+    pub client: Client,
 }
 
 impl Console {
@@ -115,13 +119,14 @@ pub async fn start(
     let llm = config.llm.as_ref().map(llm::Summarizer::new).transpose()?;
     let console = Arc::new(Console {
         state: state.clone(),
-        auth: auth::Auth::new(client, config.session_ttl),
+        auth: auth::Auth::new(client.clone(), config.session_ttl),
         connectors: Some(connectors),
         settings,
         public_key_pem,
         kube_config,
         llm,
         clock: None,
+        client,
     });
     let app = router(console);
     Ok(tokio::spawn(async move {

@@ -22,6 +22,9 @@ use crate::passport::export;
 
 type Shared = State<Arc<Console>>;
 
+#[path = "actions.rs"]
+mod actions;
+
 const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 
@@ -41,6 +44,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/gates", get(gate_list))
         .route("/console/gates/{ns}/{name}", get(gate_page))
         .route("/console/gates/{ns}/{name}/simulate", post(simulate_gate))
+        .route("/console/gates/{ns}/{name}/approve", post(actions::approve))
+        .route("/console/gates/{ns}/{name}/request", post(actions::request))
         .route("/console/radar", get(radar_page))
         .route("/console/metrics", get(metrics_page))
         .route("/console/integrations", get(integrations_page))
@@ -237,7 +242,7 @@ async fn login(
         Ok(user) => {
             tracing::info!(user = %user.name, "console: signed in");
             let credential = super::acting::Credential::new(&form.token);
-            let (id, _) = match console.auth.start(user, credential) {
+            let (id, _) = match console.auth.start(user, credential, &form.token) {
                 Ok(started) => started,
                 Err(e) => return login_form(Some(&e.to_string()), None),
             };
@@ -486,13 +491,21 @@ async fn gate_list(State(console): Shared, headers: HeaderMap) -> PageResult {
     ))
 }
 
+#[derive(Deserialize)]
+struct GateQuery {
+    /// The action just taken (`approved`), for its notice.
+    done: Option<String>,
+}
+
 async fn gate_page(
     State(console): Shared,
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<GateQuery>,
 ) -> PageResult {
     let s = session(&console, &headers).await?;
-    render_gate(&console, &s, &ns, &name, None, SimulatorResult::None).await
+    let done = q.done.as_deref();
+    render_gate(&console, &s, &ns, &name, None, SimulatorResult::None, done).await
 }
 
 async fn render_gate(
@@ -502,6 +515,7 @@ async fn render_gate(
     name: &str,
     policy_text: Option<String>,
     result: SimulatorResult,
+    done: Option<&str>,
 ) -> PageResult {
     require(console, s, ns, "get", "releasegates").await?;
     let gate = console
@@ -524,6 +538,7 @@ async fn render_gate(
             .unwrap_or_default()
     });
     let history = audit::gate_history(&gate);
+    let actions = actions::panel(console, s, &gate, done).await;
     let page = GatePage {
         gate: &gate,
         policy: policy.as_deref(),
@@ -532,6 +547,7 @@ async fn render_gate(
         policy_text: &text,
         result,
         history,
+        actions,
     };
     Ok(respond(
         &format!("Gate {name}"),
@@ -605,7 +621,7 @@ async fn simulate_gate(
             }
         }
     };
-    render_gate(&console, &s, &ns, &name, Some(form.policy), result).await
+    render_gate(&console, &s, &ns, &name, Some(form.policy), result, None).await
 }
 
 async fn radar_page(State(console): Shared, headers: HeaderMap) -> PageResult {

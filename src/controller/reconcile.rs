@@ -469,6 +469,13 @@ async fn update_status(
         },
     );
     let mut added = history::append(&mut new_status.history, recorded.entries.clone());
+    // ReleaseRequests (re-run, comment, approval request) join the history.
+    let requests = super::requests::pending(ctx, &deref.namespace, &deref.name);
+    let asked = requests
+        .iter()
+        .map(|r| super::requests::entry(r, passport_name, now))
+        .collect();
+    added.extend(history::append(&mut new_status.history, asked));
     // Notifications out, once the decision is on record; their outcome
     // travels in the same status write and never changes the decision.
     if old.and_then(|s| s.decision) != Some(document.decision) {
@@ -484,6 +491,7 @@ async fn update_status(
     new_status.audit = Some(recorded.cursor.clone());
     write_status(ctx, gate, &new_status).await?;
     grant_statuses(ctx, deref, evaluation, passport_name, now).await;
+    super::requests::handled(ctx, &deref.namespace, &requests, passport_name, now).await;
     let release = ReleaseLabels {
         namespace: deref.namespace.clone(),
         service: gate.spec.service.clone(),

@@ -1,5 +1,6 @@
 //! Server-rendered pages (maud: escaped by construction).
 
+pub mod actions;
 pub mod audit;
 pub mod gates;
 pub mod integrations;
