@@ -164,7 +164,7 @@ async fn account(client: &kube::Client) -> String {
 async fn serve(client: kube::Client, state: ConsoleState, now: jiff::Timestamp) -> String {
     let console = Arc::new(Console {
         state: Arc::new(state),
-        auth: Auth::new(client, Duration::from_secs(3600)),
+        auth: Auth::new(client.clone(), Duration::from_secs(3600)),
         connectors: None,
         settings: Settings {
             namespace: "release-passport-system".into(),
@@ -183,6 +183,7 @@ async fn serve(client: kube::Client, state: ConsoleState, now: jiff::Timestamp) 
         kube_config: support::config().await,
         llm: None,
         clock: Some(now),
+        client,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
