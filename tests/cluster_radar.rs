@@ -412,6 +412,31 @@ async fn scorecards_match_report(base: &str, token: &str, ns: &str) {
         .map(|h| format!("{}:{}", h["rule"].as_str().expect("rule"), h["count"]))
         .collect();
     assert_eq!(row["hold_reasons"], holds.join(";"));
+    // The CLI writes the same CSV rows.
+    let out = Command::new(env!("CARGO_BIN_EXE_releasepassport"))
+        .args([
+            "report", "metrics", "-n", ns, "--window", "30d", "--output", "csv",
+        ])
+        .env("KUBECONFIG", &support::cluster().kubeconfig)
+        .output()
+        .expect("running report metrics --output csv");
+    let cli = String::from_utf8_lossy(&out.stdout);
+    let cli_row = cli
+        .lines()
+        .map(csv_record)
+        .find(|r| r[0] == ns && r[1] == "shop")
+        .expect("the shop row in the CLI's CSV");
+    // (Passports keep landing: compare what stands still.)
+    assert_eq!(
+        cli.lines().next().map(csv_record),
+        Some(
+            releasepassport::insights::SCORECARD_COLUMNS
+                .iter()
+                .map(|c| c.to_string())
+                .collect()
+        )
+    );
+    assert_eq!(cli_row[3], row["deployments"]);
     let passports: f64 = row["passports"].parse().expect("a number");
     assert_eq!(json["evidence"]["passports"].as_f64(), Some(passports));
 }
