@@ -99,6 +99,21 @@ struct Args {
     /// Print a JSON document after the table.
     #[arg(long)]
     json: bool,
+    /// Run on a control plane of the benchmark's own, started fresh in this
+    /// directory and stopped (its data removed) at the end, instead of the
+    /// one of `$RP_CLUSTER_DIR`.
+    #[arg(long)]
+    own_control_plane: Option<PathBuf>,
+    /// With `--own-control-plane`: etcd and kube-apiserver ports (the
+    /// control plane listens on the next port of each).
+    #[arg(long, default_value_t = 48790)]
+    own_etcd_port: u16,
+    #[arg(long, default_value_t = 48443)]
+    own_apiserver_port: u16,
+    /// After the memory phases, restart the controller and report its
+    /// memory while it lists and evaluates every gate again.
+    #[arg(long)]
+    restart: bool,
     /// Leave the benchmark's gates, passports and policy in place.
     #[arg(long)]
     keep: bool,
@@ -108,6 +123,8 @@ struct Args {
 #[serde(rename_all = "camelCase")]
 struct ClusterEnv {
     kubeconfig: PathBuf,
+    #[serde(default)]
+    kubectl: PathBuf,
     kube_version: String,
     #[serde(default)]
     etcd_version: String,
@@ -235,8 +252,9 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// The shared control plane's kube-apiserver and etcd (by command name), and the command lines of the
-/// other `releasepassport controller` processes on this machine.
+/// The control plane's kube-apiserver and etcd (by command name), and the
+/// command lines of the other `releasepassport controller` processes that
+/// talk to it.
 fn processes(cluster_dir: &str) -> (HashMap<String, u32>, Vec<(u32, String)>) {
     let mut by_comm = HashMap::new();
     let mut controllers = Vec::new();
@@ -252,7 +270,12 @@ fn processes(cluster_dir: &str) -> (HashMap<String, u32>, Vec<(u32, String)>) {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
             .unwrap_or_default();
-        if comm == "releasepassport" && cmdline.contains(" controller") {
+        // Only controllers of this control plane: they read a kubeconfig in
+        // its directory (one in a Pod of another cluster uses that cluster's).
+        if comm == "releasepassport"
+            && cmdline.contains(" controller")
+            && cmdline.contains(cluster_dir)
+        {
             controllers.push((pid, cmdline.trim().to_string()));
         }
         // Only the shared control plane's processes (their paths are under
@@ -336,28 +359,193 @@ async fn reconcile_stats(port: Option<u16>) -> Option<ReconcileStats> {
 
 // ------------------------------------------------------------------ cluster
 
-fn cluster_env() -> anyhow::Result<ClusterEnv> {
-    let script = repo_root().join("e2e/cluster.sh");
-    let status = Command::new("bash")
-        .arg(&script)
-        .args(["--control-plane-only", "up", "--quiet"])
-        .status()
-        .context("running e2e/cluster.sh up")?;
-    if !status.success() {
-        bail!("e2e/cluster.sh up failed: the local control plane is required");
+/// Where the control plane runs: `$RP_CLUSTER_DIR`'s (shared with the
+/// tests), or the benchmark's own (`--own-control-plane`).
+#[derive(Clone, Debug)]
+struct ControlPlane {
+    /// `RP_CLUSTER_DIR`, `RP_ETCD_PORT`, `RP_APISERVER_PORT` of our own.
+    own: Option<(PathBuf, u16, u16)>,
+}
+
+impl ControlPlane {
+    fn script(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo_root().join("e2e/cluster.sh"))
+            .arg("--control-plane-only")
+            .args(args);
+        if let Some((dir, etcd, api)) = &self.own {
+            cmd.env("RP_CLUSTER_DIR", dir)
+                .env("RP_ETCD_PORT", etcd.to_string())
+                .env("RP_APISERVER_PORT", api.to_string());
+        }
+        cmd
     }
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(["--control-plane-only", "env", "--json"])
+
+    /// Starts it (a control plane of our own always fresh) and says where it is.
+    fn up(&self) -> anyhow::Result<ClusterEnv> {
+        if self.own.is_some() {
+            // Fresh: whatever an earlier run left goes first.
+            let _ = self.script(&["down"]).status();
+        }
+        let status = self
+            .script(&["up", "--quiet"])
+            .status()
+            .context("running e2e/cluster.sh up")?;
+        if !status.success() {
+            bail!("e2e/cluster.sh up failed: the local control plane is required");
+        }
+        let out = self
+            .script(&["env", "--json"])
+            .output()
+            .context("running e2e/cluster.sh env --json")?;
+        if !out.status.success() {
+            bail!(
+                "e2e/cluster.sh env --json failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        serde_json::from_slice(&out.stdout).context("e2e/cluster.sh env --json output")
+    }
+
+    /// Stops a control plane of our own (the shared one stays).
+    fn down(&self) {
+        if self.own.is_some() {
+            let _ = self.script(&["down"]).status();
+        }
+    }
+}
+
+// ------------------------------------------------------- apiserver metrics
+
+/// Counters of the apiserver's own `/metrics`: requests by verb, resource
+/// and code, and request body bytes by verb and resource.
+#[derive(Clone, Debug, Default)]
+struct ApiserverCounts {
+    /// `"VERB resource[/subresource] code"` → requests.
+    requests: std::collections::BTreeMap<String, f64>,
+    /// `"verb resource"` → request body bytes.
+    body_bytes: std::collections::BTreeMap<String, f64>,
+}
+
+/// The resources the controller reads and writes for gates (leader lease
+/// renewals and the benchmark's other objects are left out).
+const GATE_RESOURCES: &[&str] = &[
+    "releasegates",
+    "passports",
+    "policies",
+    "connectorscopes",
+    "releaseapprovals",
+    "releasewaivers",
+    "events",
+];
+
+fn label<'a>(labels: &'a str, name: &str) -> &'a str {
+    let key = format!("{name}=\"");
+    labels
+        .split(',')
+        .find_map(|l| l.trim().strip_prefix(key.as_str()))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or("")
+}
+
+fn apiserver_counts(env: &ClusterEnv) -> Option<ApiserverCounts> {
+    let out = Command::new(&env.kubectl)
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["get", "--raw", "/metrics"])
         .output()
-        .context("running e2e/cluster.sh env --json")?;
+        .ok()?;
     if !out.status.success() {
-        bail!(
-            "e2e/cluster.sh env --json failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        return None;
     }
-    serde_json::from_slice(&out.stdout).context("e2e/cluster.sh env --json output")
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut counts = ApiserverCounts::default();
+    for line in text.lines() {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let Some((name, labels)) = series.split_once('{') else {
+            continue;
+        };
+        let labels = labels.trim_end_matches('}');
+        let resource = label(labels, "resource");
+        if !GATE_RESOURCES.contains(&resource) {
+            continue;
+        }
+        match name {
+            "apiserver_request_total" => {
+                let sub = label(labels, "subresource");
+                let what = if sub.is_empty() {
+                    resource.to_string()
+                } else {
+                    format!("{resource}/{sub}")
+                };
+                let key = format!("{} {what} {}", label(labels, "verb"), label(labels, "code"));
+                *counts.requests.entry(key).or_default() += value;
+            }
+            "apiserver_request_body_size_bytes_sum" => {
+                let key = format!("{} {resource}", label(labels, "verb"));
+                *counts.body_bytes.entry(key).or_default() += value;
+            }
+            _ => {}
+        }
+    }
+    Some(counts)
+}
+
+/// What the apiserver served between two readings, per gate: requests by
+/// kind, total requests, writes, request body bytes, and answers that were
+/// errors (429 and 5xx). `own` requests of the benchmark itself (its gate
+/// creates) are subtracted by key.
+fn per_gate(
+    before: &ApiserverCounts,
+    after: &ApiserverCounts,
+    gates: usize,
+    own: &[(&str, f64)],
+) -> serde_json::Value {
+    let n = gates.max(1) as f64;
+    let r2 = |v: f64| (v * 100.0).round() / 100.0;
+    let mut by_kind = serde_json::Map::new();
+    let (mut total, mut writes, mut errors) = (0.0, 0.0, 0.0);
+    for (key, value) in &after.requests {
+        let mut delta = value - before.requests.get(key).copied().unwrap_or(0.0);
+        for (own_key, own_count) in own {
+            if key.starts_with(own_key) {
+                delta -= own_count;
+            }
+        }
+        if delta <= 0.0 {
+            continue;
+        }
+        let verb = key.split(' ').next().unwrap_or_default();
+        let code = key.rsplit(' ').next().unwrap_or_default();
+        total += delta;
+        if matches!(verb, "POST" | "PUT" | "PATCH" | "DELETE" | "APPLY") {
+            writes += delta;
+        }
+        if code == "429" || code.starts_with('5') {
+            errors += delta;
+        }
+        by_kind.insert(key.clone(), json!(r2(delta / n)));
+    }
+    let bytes: f64 = after
+        .body_bytes
+        .iter()
+        // The benchmark's own gate creates.
+        .filter(|(k, _)| !k.starts_with("create releasegates"))
+        .map(|(k, v)| v - before.body_bytes.get(k).copied().unwrap_or(0.0))
+        .sum();
+    json!({
+        "gates": gates,
+        "requestsPerGate": r2(total / n),
+        "writesPerGate": r2(writes / n),
+        "requestBodyBytesPerGate": r2(bytes / n),
+        "errorAnswers": errors,
+        "byKindPerGate": by_kind,
+    })
 }
 
 async fn client(env: &ClusterEnv) -> anyhow::Result<Client> {
@@ -479,6 +667,9 @@ struct Tracker {
     gates: Mutex<HashMap<String, Times>>,
     ready: AtomicUsize,
     watch_errors: AtomicUsize,
+    /// Gates evaluated at or after `since` (the no-change phase).
+    since: Mutex<Option<jiff::Timestamp>>,
+    evaluated_since: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Tracker {
@@ -493,6 +684,19 @@ impl Tracker {
     fn observe(&self, gate: &ReleaseGate) {
         if !passport_ready(gate) {
             return;
+        }
+        let since = *self.since.lock().expect("tracker lock");
+        if let Some(since) = since
+            && gate
+                .status
+                .as_ref()
+                .and_then(|s| s.evaluated_at)
+                .is_some_and(|t| t >= since)
+        {
+            self.evaluated_since
+                .lock()
+                .expect("tracker lock")
+                .insert(gate.name_any());
         }
         let now = Instant::now();
         let mut gates = self.gates.lock().expect("tracker lock");
@@ -693,6 +897,112 @@ async fn wait_ready(tracker: &Tracker, target: usize, limit: Duration, what: &st
     true
 }
 
+/// A re-evaluation of every gate in `ns` that changes nothing (a namespace
+/// label other than the enforce label re-evaluates its gates): what the
+/// apiserver served for it, per gate.
+async fn no_change_phase(
+    client: &Client,
+    env: &ClusterEnv,
+    ns: &str,
+    gates: usize,
+    tracker: &Tracker,
+    admin_port: Option<u16>,
+    budget: Budget,
+) -> anyhow::Result<serde_json::Value> {
+    // Let the last evaluations' writes land first.
+    tokio::time::sleep(budget.cap(Duration::from_secs(3))).await;
+    let stats_before = reconcile_stats(admin_port).await;
+    let before = apiserver_counts(env).context("reading the apiserver's /metrics")?;
+    // Status times have a resolution of a second: start on a fresh one.
+    let since = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    *tracker.since.lock().expect("tracker lock") = Some(since);
+    let start = Instant::now();
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            ns,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"releasepassport.io/bench-touched": since.as_second().to_string()}}})),
+        )
+        .await
+        .context("labelling the benchmark's namespace")?;
+    let limit = budget.cap(Duration::from_secs(120));
+    loop {
+        let done = tracker.evaluated_since.lock().expect("tracker lock").len();
+        if done >= gates {
+            break;
+        }
+        if start.elapsed() >= limit {
+            bail!("only {done} of {gates} gates were evaluated again within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    // Whatever else the evaluations write has time to arrive.
+    tokio::time::sleep(budget.cap(Duration::from_secs(3))).await;
+    let after = apiserver_counts(env).context("reading the apiserver's /metrics")?;
+    let stats_after = reconcile_stats(admin_port).await;
+    let mut doc = per_gate(&before, &after, gates, &[]);
+    doc["seconds"] = json!((seconds * 10.0).round() / 10.0);
+    if let (Some(b), Some(a)) = (stats_before, stats_after) {
+        doc["reconciles"] = json!(a.count - b.count);
+        doc["passportsWritten"] = json!(a.passports_written - b.passports_written);
+    }
+    Ok(doc)
+}
+
+/// A new controller process over everything the run created: its memory
+/// while it lists every gate and evaluates each once more (the restart of
+/// an operator with a full fleet), until it made `gates` reconciles.
+async fn restart_phase(
+    args: &Args,
+    env: &ClusterEnv,
+    gates: usize,
+    budget: Budget,
+) -> anyhow::Result<RssPoint> {
+    let lease = format!("rp-bench-restart-{}", std::process::id());
+    let mut controller = ControllerProcess::start(&args.binary, env, &lease, &args.controller_arg)?;
+    let pid = controller.pid();
+    let sampler = RssSampler::start(pid);
+    let start = Instant::now();
+    let limit = budget.cap(Duration::from_secs(600));
+    let mut port = None;
+    loop {
+        if controller.exited() {
+            bail!(
+                "the restarted controller exited:\n{}",
+                controller.log_text()
+            );
+        }
+        if port.is_none() && controller.log_text().contains("controller running") {
+            port = listening_port(pid);
+        }
+        let reconciles = reconcile_stats(port).await.map_or(0.0, |s| s.count);
+        if reconciles >= gates as f64 {
+            break;
+        }
+        if start.elapsed() >= limit {
+            bail!("{reconciles} of {gates} gates evaluated after the restart within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let relist_seconds = start.elapsed().as_secs_f64();
+    let max = sampler.take_max();
+    let (steady, samples) = steady_rss(pid, budget.cap(Duration::from_secs(60))).await?;
+    eprintln!("restart: {gates} gates evaluated again in {relist_seconds:.1} s");
+    let point = RssPoint {
+        phase: format!("restart: relist and evaluate ({relist_seconds:.0} s)"),
+        passports: 0,
+        gates,
+        steady_mib: mib(steady),
+        max_mib: mib(max.max(steady)),
+        hwm_mib: mib(rss_kib(pid).map(|r| r.1).unwrap_or(0)),
+        samples,
+    };
+    controller.stop();
+    Ok(point)
+}
+
 /// Creates `names` as gates, `concurrency` at a time.
 async fn create_gates(
     client: &Client,
@@ -861,8 +1171,20 @@ async fn main() -> anyhow::Result<()> {
         end: Instant::now() + Duration::from_secs_f64(args.max_minutes * 60.0),
     };
 
-    let env = cluster_env()?;
-    let client = client(&env).await?;
+    let plane = ControlPlane {
+        own: args
+            .own_control_plane
+            .clone()
+            .map(|dir| (dir, args.own_etcd_port, args.own_apiserver_port)),
+    };
+    let env = plane.up()?;
+    let result = run(&args, &env, budget).await;
+    plane.down();
+    result
+}
+
+async fn run(args: &Args, env: &ClusterEnv, budget: Budget) -> anyhow::Result<()> {
+    let client = client(env).await?;
     install_crds(&client).await?;
     create_namespace(&client, OPERATOR_NAMESPACE).await?;
 
@@ -889,8 +1211,7 @@ async fn main() -> anyhow::Result<()> {
         .len();
 
     let lease = format!("rp-bench-{}", std::process::id());
-    let mut controller =
-        ControllerProcess::start(&args.binary, &env, &lease, &args.controller_arg)?;
+    let mut controller = ControllerProcess::start(&args.binary, env, &lease, &args.controller_arg)?;
     let pid = controller.pid();
     eprintln!(
         "controller pid {pid}, log {}; {cluster_gates} gates and {cluster_passports} passports already on the control plane",
@@ -958,6 +1279,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let before = reconcile_stats(admin_port).await;
     let cpu_before = (cpu(Some(&pid)), cpu(api_pid), cpu(etcd_pid));
+    let counts_before = apiserver_counts(env);
     let names: Vec<String> = (0..args.gates).map(|i| format!("lat-{i:05}")).collect();
     let api: Api<ReleaseGate> = Api::namespaced(client.clone(), &ns);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
@@ -1001,6 +1323,16 @@ async fn main() -> anyhow::Result<()> {
     .await;
     let after = reconcile_stats(admin_port).await;
     let cpu_after = (cpu(Some(&pid)), cpu(api_pid), cpu(etcd_pid));
+    let counts_after = apiserver_counts(env);
+    let latency_requests = match (&counts_before, &counts_after) {
+        (Some(b), Some(a)) => Some(per_gate(
+            b,
+            a,
+            args.gates,
+            &[("POST releasegates ", args.gates as f64)],
+        )),
+        _ => None,
+    };
     let times = tracker.times(&names);
     let from_returned: Vec<f64> = times
         .iter()
@@ -1042,8 +1374,12 @@ async fn main() -> anyhow::Result<()> {
         (Some(a), Some(b)) => Some(((b - a) * 100.0).round() / 100.0),
         _ => None,
     };
+    let per_gate_cpu =
+        |v: Option<f64>| v.map(|v| (v / args.gates.max(1) as f64 * 1e4).round() / 10.0);
     let latency_cpu = json!({
         "wall_seconds": (phase_start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        "apiserver_cpu_ms_per_gate": per_gate_cpu(cpu_delta(cpu_before.1, cpu_after.1)),
+        "controller_cpu_ms_per_gate": per_gate_cpu(cpu_delta(cpu_before.0, cpu_after.0)),
         "controller_cpu_seconds": cpu_delta(cpu_before.0, cpu_after.0),
         "apiserver_cpu_seconds": cpu_delta(cpu_before.1, cpu_after.1),
         "etcd_cpu_seconds": cpu_delta(cpu_before.2, cpu_after.2),
@@ -1060,6 +1396,12 @@ async fn main() -> anyhow::Result<()> {
         hwm_mib: mib(rss_kib(pid).map(|r| r.1).unwrap_or(0)),
         samples: n,
     });
+
+    // ---- A re-evaluation that changes nothing.
+    eprintln!("no-change re-evaluation of the {} gates", args.gates);
+    let no_change = no_change_phase(&client, env, &ns, args.gates, &tracker, admin_port, budget)
+        .await
+        .unwrap_or_else(|e| json!({"error": format!("{e:#}")}));
 
     // ---- Memory at passport totals.
     let mut gate_names = names.clone();
@@ -1151,6 +1493,12 @@ async fn main() -> anyhow::Result<()> {
     watch.abort();
     drop(sampler);
     controller.stop();
+    if args.restart && memory.is_ok() {
+        match restart_phase(args, env, gate_names.len(), budget).await {
+            Ok(point) => rss.push(point),
+            Err(e) => eprintln!("the restart phase failed: {e:#}"),
+        }
+    }
     if !args.keep {
         cleanup(&client, &ns).await;
     }
@@ -1198,6 +1546,12 @@ async fn main() -> anyhow::Result<()> {
         println!("controller during the latency phase: {r}");
     }
     println!("CPU during the latency phase: {latency_cpu}");
+    if let Some(r) = &latency_requests {
+        println!(
+            "apiserver requests per gate during the latency phase (the benchmark's creates left out): {r}"
+        );
+    }
+    println!("a re-evaluation that changes nothing, per gate: {no_change}");
     println!();
     println!("Controller memory (VmRSS of the controller process)");
     println!();
@@ -1257,7 +1611,9 @@ async fn main() -> anyhow::Result<()> {
                 "throughputPerSecond": (throughput * 100.0).round() / 100.0,
                 "controller": reconciles,
                 "cpu": latency_cpu,
+                "apiserver": latency_requests,
             },
+            "noChangeReevaluation": no_change,
             "rss": rss,
             "fills": fills,
             "watchErrors": tracker.watch_errors.load(Ordering::SeqCst),

@@ -303,24 +303,44 @@ async fn cluster_seed_release_holds_then_allows_once_the_evidence_is_fixed() {
         );
     }
 
-    // A decision change is an Event on the gate.
+    // A decision change is one Event on the gate: DecisionChanged, with the
+    // decisions in its message (no second Event with the decision's reason).
     let events = eventually(WAIT, "decision Events", || {
         let api: Api<Event> = Api::namespaced(client.clone(), &ns);
         async move {
-            let reasons: Vec<String> = api
+            let events: Vec<(String, String, String)> = api
                 .list(&ListParams::default())
                 .await
                 .ok()?
                 .items
                 .into_iter()
-                .filter_map(|e| e.reason)
+                .map(|e| {
+                    (
+                        e.reason.unwrap_or_default(),
+                        e.type_.unwrap_or_default(),
+                        e.message.unwrap_or_default(),
+                    )
+                })
                 .collect();
-            (reasons.iter().any(|r| r == "Hold") && reasons.iter().any(|r| r == "Allow"))
-                .then_some(reasons)
+            let changed = |needle: &str| {
+                events
+                    .iter()
+                    .any(|(r, _, m)| r == "DecisionChanged" && m.contains(needle))
+            };
+            (changed("Decision HOLD for") && changed("→ ALLOW")).then_some(events)
         }
     })
     .await;
-    assert!(events.contains(&"Hold".to_string()));
+    assert!(
+        events
+            .iter()
+            .any(|(r, t, m)| r == "DecisionChanged" && t == "Warning" && m.contains("HOLD for")),
+        "{events:#?}"
+    );
+    assert!(
+        !events.iter().any(|(r, _, _)| r == "Hold" || r == "Allow"),
+        "a decision change is told once: {events:#?}"
+    );
 }
 
 #[tokio::test]

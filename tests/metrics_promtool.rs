@@ -85,6 +85,7 @@ fn populated() -> String {
         .inc();
     m.passports_written.inc();
     m.passports_deleted.inc();
+    m.status_conflicts.inc();
     m.connector_duration
         .get_or_create(&ConnectorLabels {
             connector: "prometheus".into(),

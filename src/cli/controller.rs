@@ -38,6 +38,16 @@ pub struct ControllerArgs {
     /// Timeout, in seconds, of one connector read.
     #[arg(long, default_value_t = 5)]
     pub connector_timeout_seconds: u64,
+    /// Gates evaluated at once; more wait in the queue (each gate is
+    /// evaluated by one worker at a time).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Requests to the apiserver waiting for an answer at once; more wait in the operator.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kube_api_max_in_flight: u32,
+    /// Requests to the apiserver started per second; more wait in the operator.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub kube_api_qps: u64,
     /// Run without leader election (only safe with a single replica).
     #[arg(long)]
     pub no_leader_election: bool,
@@ -100,6 +110,20 @@ pub struct ControllerArgs {
     /// Passport links in Slack and email notifications.
     #[arg(long, value_name = "URL")]
     pub console_url: Option<String>,
+    /// Show a language-model summary beside the console's investigation, from this
+    /// OpenAI-compatible API (e.g. https://llm.example.com/v1; POST .../chat/completions).
+    /// It is fed only the redacted investigation and never changes a decision. Off unless given.
+    #[arg(long, value_name = "URL", requires_all = ["console_addr", "console_llm_model"])]
+    pub console_llm_endpoint: Option<String>,
+    /// Model name sent to --console-llm-endpoint.
+    #[arg(long, value_name = "NAME", requires = "console_llm_endpoint")]
+    pub console_llm_model: Option<String>,
+    /// File holding the API key for --console-llm-endpoint (a mounted Secret); sent as a bearer token, masked everywhere.
+    #[arg(long, value_name = "FILE", requires = "console_llm_endpoint")]
+    pub console_llm_key_file: Option<PathBuf>,
+    /// How long, in seconds, a language-model summary may take before it is shown as unavailable.
+    #[arg(long, default_value_t = 20)]
+    pub console_llm_timeout_seconds: u64,
     /// Attach each Passport's attestation to the image it judges, in the image's registry
     /// (cosign's `sha256-<digest>.att` layout). Off by default.
     #[arg(long, env = "RELEASEPASSPORT_ATTACH_ATTESTATIONS")]
@@ -200,8 +224,13 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
             .await
             .context("no in-cluster configuration and no kubeconfig")?,
     };
-    let client =
-        kube::Client::try_from(kube_config.clone()).context("creating the Kubernetes client")?;
+    let request_metrics = controller::client::RequestMetrics::default();
+    let limits = controller::client::Limits {
+        max_in_flight: args.kube_api_max_in_flight as usize,
+        qps: args.kube_api_qps,
+    };
+    let client = controller::client::build(kube_config.clone(), limits, &request_metrics)
+        .context("creating the Kubernetes client")?;
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
@@ -213,6 +242,8 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
         public_key_configmap: args.public_key_configmap.clone(),
         passport_history: args.passport_history as usize,
         resync: Duration::from_secs(args.resync_seconds.max(5)),
+        concurrency: args.concurrency,
+        request_metrics,
         connector_timeout: Duration::from_secs(args.connector_timeout_seconds.max(1)),
         lease: (!args.no_leader_election).then(|| LeaseConfig {
             namespace: args.namespace.clone(),
@@ -232,6 +263,14 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
             addr,
             session_ttl: Duration::from_secs(args.console_session_ttl_seconds.max(60)),
             cert_dir: args.console_cert_dir.clone(),
+            llm: args.console_llm_endpoint.as_ref().map(|endpoint| {
+                crate::console::llm::LlmConfig {
+                    endpoint: endpoint.clone(),
+                    model: args.console_llm_model.clone().unwrap_or_default(),
+                    key_file: args.console_llm_key_file.clone(),
+                    timeout: Duration::from_secs(args.console_llm_timeout_seconds.clamp(1, 120)),
+                }
+            }),
         }),
         attach: args
             .attach_attestations

@@ -10,6 +10,7 @@
 pub mod acting;
 pub mod auth;
 pub mod detection;
+pub mod llm;
 mod routes;
 pub mod simulate;
 pub mod state;
@@ -41,6 +42,8 @@ pub struct ConsoleConfig {
     /// they change); plain HTTP otherwise (behind `kubectl port-forward` or a
     /// TLS-terminating Ingress).
     pub cert_dir: Option<PathBuf>,
+    /// The optional language-model summary beside investigations; `None`: off, nothing calls out.
+    pub llm: Option<llm::LlmConfig>,
 }
 
 /// What every console request shares.
@@ -55,6 +58,17 @@ pub struct Console {
     /// The apiserver connection (URL, CA, timeouts) that clients acting as a
     /// signed-in person use, with their token only ([`acting`]).
     pub kube_config: kube::Config,
+    /// Summarises investigations when the operator configured a model endpoint.
+    pub llm: Option<llm::Summarizer>,
+    /// A fixed "now" for reproducible pages (the screenshots); `None`: the clock.
+    pub clock: Option<jiff::Timestamp>,
+}
+
+impl Console {
+    /// The time pages are rendered at.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.unwrap_or_else(jiff::Timestamp::now)
+    }
 }
 
 /// Starts the console in the background.
@@ -98,6 +112,7 @@ pub async fn start(
         state.clone(),
         connectors.clone(),
     )));
+    let llm = config.llm.as_ref().map(llm::Summarizer::new).transpose()?;
     let console = Arc::new(Console {
         state: state.clone(),
         auth: auth::Auth::new(client, config.session_ttl),
@@ -105,6 +120,8 @@ pub async fn start(
         settings,
         public_key_pem,
         kube_config,
+        llm,
+        clock: None,
     });
     let app = router(console);
     Ok(tokio::spawn(async move {

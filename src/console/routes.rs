@@ -8,7 +8,6 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use jiff::Timestamp;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -358,12 +357,20 @@ async fn passport_page(
         .ok_or_else(|| not_found(&format!("Passport {ns}/{name}")))?;
     let signature = signature_status(&p.spec, &console.state.keys());
     let investigation = investigation(&console, &p);
+    let summary = match (&console.llm, &investigation) {
+        (Some(llm), Some(inv)) => Some(llm.summarize(&format!("{ns}/{name}"), inv).await),
+        _ => None,
+    };
     let title = format!("{} {}", p.spec.service, p.spec.release);
     Ok(respond(
         &title,
         Nav::Releases,
         &s,
-        passports::detail(&p, &signature, investigation.as_ref()),
+        passports::detail(
+            &p,
+            &signature,
+            investigation.as_ref().map(|i| (i, summary.as_ref())),
+        ),
     ))
 }
 
@@ -565,7 +572,7 @@ async fn simulate_gate(
     let result = match simulate::parse_policy(&form.policy) {
         Err(e) => SimulatorResult::Failed(e),
         Ok(spec) => {
-            let now = Timestamp::now();
+            let now = console.now();
             let gathered = match &console.connectors {
                 Some(c) => simulate::gather(c, &console.state, &gate, now).await,
                 None => simulate::Gathered {
@@ -614,7 +621,7 @@ async fn radar_page(State(console): Shared, headers: HeaderMap) -> PageResult {
         "Radar",
         Nav::Radar,
         &s,
-        radar::render(&console.state, &ns, Timestamp::now()),
+        radar::render(&console.state, &ns, console.now()),
     ))
 }
 
@@ -635,7 +642,7 @@ async fn metrics_page(
         "Metrics",
         Nav::Metrics,
         &s,
-        metrics::render(&console.state, &ns, Timestamp::now(), days),
+        metrics::render(&console.state, &ns, console.now(), days),
     ))
 }
 
@@ -657,7 +664,7 @@ async fn metrics_csv(
     let s = session(&console, &headers).await?;
     let ns = visible(&console, &s, &["releasegates", "passports"]).await;
     let days = window_days(q.window.as_deref());
-    let m = metrics::compute(&console.state, &ns, Timestamp::now(), days);
+    let m = metrics::compute(&console.state, &ns, console.now(), days);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -749,6 +756,9 @@ async fn settings_page(State(console): Shared, headers: HeaderMap) -> PageResult
         "Settings",
         Nav::Settings,
         &s,
-        settings::render(&console.settings, &trusted, &connectors),
+        html! {
+            (settings::render(&console.settings, &trusted, &connectors))
+            (settings::language_model(console.llm.as_ref().map(|l| l.describe())))
+        },
     ))
 }

@@ -79,6 +79,7 @@ pub struct Metrics {
     pub decisions: Family<DecisionLabels, Counter>,
     pub passports_written: Counter,
     pub passports_deleted: Counter,
+    pub status_conflicts: Counter,
     pub connector_duration: Family<ConnectorLabels, Histogram>,
     pub connector_errors: Family<ConnectorErrorLabels, Counter>,
     pub evidence_age: Family<ConnectorLabels, GaugeF64>,
@@ -114,6 +115,7 @@ impl Metrics {
             decisions: Family::default(),
             passports_written: Counter::default(),
             passports_deleted: Counter::default(),
+            status_conflicts: Counter::default(),
             connector_duration: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.001, 2.0, 14))
             }),
@@ -155,6 +157,11 @@ impl Metrics {
             "passports_written",
             "Passports written",
             m.passports_written.clone(),
+        );
+        r.register(
+            "status_conflicts",
+            "Gate status writes refused because the cached gate was behind the apiserver (read again and retried)",
+            m.status_conflicts.clone(),
         );
         r.register(
             "passports_deleted",

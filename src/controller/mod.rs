@@ -2,21 +2,25 @@
 //!
 //! `run` waits for the CRDs, loads the signing key, wins the leader lease,
 //! then runs the ReleaseGate controller. Policies and ConnectorScopes are
-//! watched too: a change re-evaluates the gates that use them, and so do
-//! ReleaseApprovals, ReleaseWaivers, namespace labels and the admission
-//! webhook's Events (see `stores`). The gate, Policy and ConnectorScope
-//! watches react to spec changes only (generation), so writing status never
-//! loops; an approval's or waiver's status is written only when it changes.
-//! Passports are not watched: the reconcile writes them itself, and reacting
-//! to its own writes would evaluate every gate twice; a deleted current
-//! Passport is written again at the gate's next evaluation.
+//! watched and cached too: a change re-evaluates the gates that use them,
+//! and so do ReleaseApprovals, ReleaseWaivers, namespace labels and the
+//! admission webhook's Events (see `stores`). The gate, Policy and
+//! ConnectorScope watches react to spec changes only (generation), so
+//! writing status never loops; an approval's or waiver's status is written
+//! only when it changes. Passports are not cached: the reconcile writes them
+//! itself and trusts the gate's status for which one is current; a
+//! metadata-only watch notes a deleted current Passport, which the gate's
+//! next evaluation writes again.
 
 mod admin;
 pub mod attest;
+pub mod cached_gate;
+pub mod client;
 pub mod keys;
 pub mod leader;
 pub mod metrics;
 pub mod passports;
+pub mod patch;
 pub mod reconcile;
 pub mod releases;
 pub mod status;
@@ -29,14 +33,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
-use kube::{Client, ResourceExt};
 
-use crate::api::{ConnectorScope, Policy, ReleaseGate};
 use crate::connectors::Connectors;
 use crate::passport::PassportSigner;
 
@@ -58,6 +61,10 @@ pub struct ControllerConfig {
     pub passport_history: usize,
     /// Longest time between two evaluations of a gate.
     pub resync: Duration,
+    /// Gates evaluated at once.
+    pub concurrency: u16,
+    /// Counts of the requests made through the client (see [`client`]).
+    pub request_metrics: client::RequestMetrics,
     /// Timeout of one connector read.
     pub connector_timeout: Duration,
     /// Leader election; `None` runs without it (a single replica).
@@ -84,6 +91,8 @@ pub struct Context {
     pub signer: PassportSigner,
     pub connectors: Connectors,
     pub config: ControllerConfig,
+    /// Passports held per gate, so retention lists only when needed.
+    pub retention: passports::RetentionLedger,
     pub stores: stores::Stores,
 }
 
@@ -105,6 +114,7 @@ pub async fn run(
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
     let webhook_metrics = crate::webhook::WebhookMetrics::register(&mut registry);
+    config.request_metrics.register(&mut registry);
     let health = Arc::new(Health::default());
     let admin = admin::serve(config.admin_addr, registry, health.clone())
         .await
@@ -224,7 +234,7 @@ pub async fn run(
         controller: MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let gates_api: Api<ReleaseGate> = Api::all(client.clone());
+    let gates_api: Api<cached_gate::CachedGate> = Api::all(client.clone());
     let (reader, writer) = reflector::store();
     let (stores, triggers) = stores::Stores::watch(&client, reader.clone());
     let ctx = Arc::new(Context {
@@ -235,6 +245,7 @@ pub async fn run(
         connectors,
         config: config.clone(),
         stores,
+        retention: passports::RetentionLedger::default(),
     });
 
     let gates = watcher(gates_api, watcher::Config::default().any_semantic())
@@ -242,50 +253,12 @@ pub async fn run(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
-    let policies = watcher(
-        Api::<Policy>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    )
-    .default_backoff()
-    .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
-    let scopes = watcher(
-        Api::<ConnectorScope>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    )
-    .default_backoff()
-    .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
-
-    let by_policy = reader.clone();
-    let by_scope = reader.clone();
     let mut controller = Controller::for_stream(gates, reader.clone());
     for trigger in triggers {
         controller = controller.reconcile_on(trigger);
     }
     let controller = controller
-        .watches_stream(policies, move |policy: Policy| {
-            let ns = policy.namespace();
-            let name = policy.name_any();
-            by_policy
-                .state()
-                .into_iter()
-                .filter(|g| g.namespace() == ns && g.spec.policy_ref.name == name)
-                .map(|g| ObjectRef::from_obj(&*g))
-                .collect::<Vec<_>>()
-        })
-        .watches_stream(scopes, move |scope: ConnectorScope| {
-            let ns = scope.namespace();
-            let name = scope.name_any();
-            by_scope
-                .state()
-                .into_iter()
-                .filter(|g| {
-                    g.namespace() == ns && g.spec.connector_scopes.iter().any(|s| s.name == name)
-                })
-                .map(|g| ObjectRef::from_obj(&*g))
-                .collect::<Vec<_>>()
-        })
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .graceful_shutdown_on(wait_shutdown())
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {

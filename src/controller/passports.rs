@@ -1,6 +1,7 @@
 //! Passport objects: naming, identity and retention.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use crate::api::PassportSpec;
 use crate::passport::digest;
@@ -98,8 +99,72 @@ pub fn to_delete(
         .collect()
 }
 
+/// How many passports each gate holds, as far as this process knows, so
+/// that retention lists a gate's passports only when it may hold more than
+/// it keeps. A gate this process has not counted yet (it started after the
+/// gate's first passport) is listed once; a gate that had no passport (its
+/// status names none) starts at zero.
+#[derive(Debug, Default)]
+pub struct RetentionLedger {
+    counts: Mutex<HashMap<String, usize>>,
+}
+
+impl RetentionLedger {
+    /// Records a new passport of `gate` (`namespace/name`); true when
+    /// retention must list the gate's passports now (the count is unknown or
+    /// above `keep`).
+    pub fn written(&self, gate: &str, had_passport: bool, keep: usize) -> bool {
+        let Ok(mut counts) = self.counts.lock() else {
+            return true;
+        };
+        match counts.get_mut(gate) {
+            Some(count) => {
+                *count += 1;
+                *count > keep
+            }
+            None if !had_passport => {
+                counts.insert(gate.to_string(), 1);
+                1 > keep
+            }
+            None => true,
+        }
+    }
+
+    /// Records what a listing found: `held` passports remain after retention.
+    pub fn listed(&self, gate: &str, held: usize) {
+        if let Ok(mut counts) = self.counts.lock() {
+            counts.insert(gate.to_string(), held);
+        }
+    }
+
+    /// Forgets a gate (deleted, or its count can no longer be trusted).
+    pub fn forget(&self, gate: &str) {
+        if let Ok(mut counts) = self.counts.lock() {
+            counts.remove(gate);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retention_lists_only_when_a_gate_may_hold_more_than_it_keeps() {
+        let ledger = RetentionLedger::default();
+        // A new gate: no listing until its fourth passport with keep = 3.
+        assert!(!ledger.written("ns/new", false, 3));
+        assert!(!ledger.written("ns/new", true, 3));
+        assert!(!ledger.written("ns/new", true, 3));
+        assert!(ledger.written("ns/new", true, 3));
+        ledger.listed("ns/new", 3);
+        assert!(ledger.written("ns/new", true, 3));
+        // A gate that had passports before this process started: listed once.
+        assert!(ledger.written("ns/old", true, 3));
+        ledger.listed("ns/old", 2);
+        assert!(!ledger.written("ns/old", true, 3));
+        ledger.forget("ns/old");
+        assert!(ledger.written("ns/old", true, 3));
+    }
+
     use super::*;
 
     fn passport(observed: &str, state: &str, at: &str) -> PassportSpec {

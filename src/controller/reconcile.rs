@@ -22,6 +22,7 @@ use crate::engine::{self, EvaluationInput, Stage};
 use crate::insights::history;
 use crate::passport;
 
+use super::cached_gate::CachedGate;
 use super::metrics::{
     ConnectorErrorLabels, ConnectorEvidenceLabels, ConnectorLabels, DecisionLabels, DurationTimer,
     ReasonLabels, ReleaseLabels, ResultLabels, RuleLabels,
@@ -37,6 +38,8 @@ pub enum Error {
     Serialize(#[from] serde_json::Error),
     #[error("signing: {0}")]
     Sign(String),
+    #[error(transparent)]
+    Unpack(#[from] super::cached_gate::UnpackError),
 }
 
 impl Error {
@@ -46,14 +49,18 @@ impl Error {
             Error::Kube(_) => "KubeError",
             Error::Serialize(_) => "SerializeError",
             Error::Sign(_) => "SignError",
+            Error::Unpack(_) => "UnpackError",
         }
     }
 }
 
 /// Reconciles one ReleaseGate.
-pub async fn reconcile(gate: Arc<ReleaseGate>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(cached: Arc<CachedGate>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = DurationTimer::new(&ctx.metrics.reconcile_duration);
-    let result = reconcile_inner(&gate, &ctx).await;
+    let result = match cached.unpack() {
+        Ok(gate) => reconcile_inner(&gate, &ctx).await,
+        Err(e) => Err(e.into()),
+    };
     let label = if result.is_ok() { "ok" } else { "error" };
     ctx.metrics
         .reconciles
@@ -65,7 +72,7 @@ pub async fn reconcile(gate: Arc<ReleaseGate>, ctx: Arc<Context>) -> Result<Acti
 }
 
 /// Retries failed reconciles with a delay, and counts them.
-pub fn error_policy(gate: Arc<ReleaseGate>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(gate: Arc<CachedGate>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(gate = %gate.name_any(), namespace = ?gate.namespace(), error = %error, "reconcile failed; retrying");
     ctx.metrics
         .reconcile_errors
@@ -73,7 +80,19 @@ pub fn error_policy(gate: Arc<ReleaseGate>, error: &Error, ctx: Arc<Context>) ->
             reason: error.metric_label().into(),
         })
         .inc();
-    Action::requeue(Duration::from_secs(5))
+    let seed = u64::from(Timestamp::now().subsec_nanosecond().unsigned_abs());
+    Action::requeue(retry_delay(error, seed))
+}
+
+/// How long a failed reconcile waits: 5 to 10 s, or 15 to 30 s when the
+/// apiserver said it is overloaded (429 from priority and fairness, 5xx),
+/// spread by `seed` so that many gates failing together do not all come
+/// back in the same instant.
+fn retry_delay(error: &Error, seed: u64) -> Duration {
+    let overloaded =
+        matches!(error, Error::Kube(kube::Error::Api(s)) if s.code == 429 || s.code >= 500);
+    let base = if overloaded { 15_000 } else { 5_000 };
+    Duration::from_millis(base + seed % base)
 }
 
 async fn reconcile_inner(gate: &ReleaseGate, ctx: &Context) -> Result<Action, Error> {
@@ -128,8 +147,11 @@ async fn dereference(
     let namespace = gate.namespace().unwrap_or_default();
     let name = gate.name_any();
     let policy_name = gate.spec.policy_ref.name.clone();
+    // Every read comes from the caches; a first evaluation waits until they
+    // hold a full list, so it never misses an object that exists.
+    ctx.stores.ready().await;
     let policies: Api<Policy> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(policy) = policies.get_opt(&policy_name).await? else {
+    let Some(policy) = ctx.stores.policy(&namespace, &policy_name) else {
         let msg = format!("Policy {policy_name} not found in namespace {namespace}");
         return Ok(Err(
             gate_failed(gate, ctx, "PolicyNotFound", &msg, now).await?
@@ -148,7 +170,6 @@ async fn dereference(
             ));
         }
     };
-    ctx.stores.ready().await;
     let enforce_minimum = ctx.stores.enforced_namespace(&namespace).then(|| {
         format!(
             "namespace {namespace} requires enforce mode (label {}=true, set by the platform)",
@@ -278,6 +299,57 @@ fn evaluate(
     })
 }
 
+/// The signing key id of passport `passport_name` when the gate's status
+/// already names it as current (so it exists: it was written or read before
+/// that status was) and no Passport deletion was seen since. Attaching
+/// attestations needs the stored passport, so then it is always read.
+fn recorded_passport(gate: &ReleaseGate, ctx: &Context, passport_name: &str) -> Option<String> {
+    if ctx.config.attach.is_some() {
+        return None;
+    }
+    let status = gate.status.as_ref()?;
+    if status.passport_name.as_deref() != Some(passport_name)
+        || status.evaluated_at.is_none_or(|t| t < ctx.stores.started())
+    {
+        return None;
+    }
+    let key_id = status.audit.as_ref()?.signing_key_id.clone()?;
+    let ns = gate.namespace().unwrap_or_default();
+    (!ctx.stores.take_deleted_passport(&ns, passport_name)).then_some(key_id)
+}
+
+/// Creates the Passport; when it already exists (an earlier decision that
+/// came back, or another writer), reads the stored one instead: a new
+/// decision costs one request, not a read and a write. `(stored, written)`.
+async fn create_or_read(
+    ctx: &Context,
+    gate: &ReleaseGate,
+    api: &Api<Passport>,
+    passport_name: &str,
+    document: &crate::api::PassportSpec,
+) -> Result<(Option<Passport>, bool), Error> {
+    let ns = gate.namespace().unwrap_or_default();
+    let name = gate.name_any();
+    let mut object = Passport::new(passport_name, document.clone());
+    object.metadata.namespace = Some(ns.clone());
+    object.metadata.labels = Some(passports::labels(&name, document));
+    object.metadata.owner_references = gate.controller_owner_ref(&()).map(|r| vec![r]);
+    let pp = kube::api::PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    match api.create(&pp, &object).await {
+        Ok(_) => {
+            ctx.metrics.passports_written.inc();
+            tracing::info!(gate = %name, namespace = %ns, passport = %passport_name, decision = %document.decision, "wrote passport");
+            Ok((None, true))
+        }
+        // Already stored: this decision is on record.
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok((api.get_opt(passport_name).await?, false)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The outcome of step 4.
 struct Applied {
     document: crate::api::PassportSpec,
@@ -307,35 +379,17 @@ async fn apply_passport(
     let identity = passports::identity(&document)?;
     let passport_name = passports::name(name, &identity);
     let passport_api: Api<Passport> = Api::namespaced(ctx.client.clone(), ns);
-    let existing = passport_api.get_opt(&passport_name).await?;
+    let recorded = recorded_passport(gate, ctx, &passport_name);
+    let (existing, written) = match recorded {
+        // The status names this passport and nothing deleted it since: no request.
+        Some(_) => (None, false),
+        None => create_or_read(ctx, gate, &passport_api, &passport_name, &document).await?,
+    };
     let signing_key_id = existing
         .as_ref()
         .map(|p| p.spec.signing_key_id().to_string())
+        .or_else(|| recorded.clone())
         .unwrap_or_else(|| document.signing_key_id().to_string());
-    let mut written = false;
-    if existing.is_none() {
-        let mut object = Passport::new(&passport_name, document.clone());
-        object.metadata.namespace = Some(ns.clone());
-        object.metadata.labels = Some(passports::labels(name, &document));
-        object.metadata.owner_references = gate.controller_owner_ref(&()).map(|r| vec![r]);
-        let applied = passport_api
-            .patch(
-                &passport_name,
-                &PatchParams::apply(MANAGER),
-                &Patch::Apply(&object),
-            )
-            .await;
-        match applied {
-            Ok(_) => {
-                written = true;
-                ctx.metrics.passports_written.inc();
-                tracing::info!(gate = %name, namespace = %ns, passport = %passport_name, decision = %document.decision, "wrote passport");
-            }
-            // Another writer (or an earlier attempt) already stored this decision.
-            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
     ctx.metrics
         .decisions
         .get_or_create(&DecisionLabels {
@@ -370,7 +424,9 @@ async fn update_status(
     let document = &applied.document;
     let passport_name = &applied.passport_name;
     let old = gate.status.as_ref();
-    let mut next_evaluation_at = next_evaluation(evaluation.next_stale_at, now, ctx.config.resync);
+    let spread = resync_spread(&deref.namespace, &deref.name, ctx.config.resync);
+    let mut next_evaluation_at =
+        next_evaluation(evaluation.next_stale_at, now, ctx.config.resync, spread);
     if let Some(w) = &evaluated.watch
         && w.until > now
         && w.until < next_evaluation_at
@@ -461,8 +517,14 @@ async fn update_status(
         )
         .await;
     }
-    if old.and_then(|s| s.decision) != Some(document.decision)
-        || old.and_then(|s| s.passport_name.as_deref()) != Some(passport_name.as_str())
+    // One Event per change: a new decision is told by its DecisionChanged
+    // history Event above; a new passport for the same decision (a rule's
+    // outcome, the artifact or an approval changed) by the decision's own.
+    let decision_told = added
+        .iter()
+        .any(|entry| entry.type_ == HistoryType::DecisionChanged);
+    if !decision_told
+        && old.and_then(|s| s.passport_name.as_deref()) != Some(passport_name.as_str())
     {
         let failing = if evaluation.failing_checks.is_empty() {
             String::new()
@@ -524,9 +586,24 @@ async fn update_status(
         }
     }
 
-    // Retention: the newest passports stay, older ones go.
-    let passport_api: Api<Passport> = Api::namespaced(ctx.client.clone(), &deref.namespace);
-    retain(ctx, &passport_api, &deref.name, passport_name).await;
+    // Retention: the newest passports stay, older ones go. Only a new
+    // passport can push an old one out.
+    //    The ledger counts each gate's passports, so a gate that cannot hold
+    //    more than it keeps is not listed.
+    let key = format!("{}/{}", deref.namespace, deref.name);
+    if applied.written
+        && ctx.retention.written(
+            &key,
+            old.and_then(|s| s.passport_name.as_ref()).is_some(),
+            ctx.config.passport_history,
+        )
+    {
+        let passport_api: Api<Passport> = Api::namespaced(ctx.client.clone(), &deref.namespace);
+        match retain(ctx, &passport_api, &deref.name, passport_name).await {
+            Some(held) => ctx.retention.listed(&key, held),
+            None => ctx.retention.forget(&key),
+        }
+    }
 
     let wait = next_evaluation_at.duration_since(now).as_secs().max(1) as u64;
     Ok(Action::requeue(Duration::from_secs(wait)))
@@ -725,8 +802,15 @@ fn post_deploy_watch(
 }
 
 /// When to evaluate again: just after the first evidence goes stale, and at
-/// least every `resync`.
-fn next_evaluation(next_stale: Option<Timestamp>, now: Timestamp, resync: Duration) -> Timestamp {
+/// least every `resync`, less the gate's `spread` (so that gates created
+/// together do not all come back in the same second).
+fn next_evaluation(
+    next_stale: Option<Timestamp>,
+    now: Timestamp,
+    resync: Duration,
+    spread: Duration,
+) -> Timestamp {
+    let resync = resync.saturating_sub(spread).max(Duration::from_secs(1));
     let resync_at = now + jiff::SignedDuration::from_secs(resync.as_secs() as i64);
     match next_stale {
         Some(t) if t < resync_at => {
@@ -739,6 +823,21 @@ fn next_evaluation(next_stale: Option<Timestamp>, now: Timestamp, resync: Durati
         }
         _ => resync_at,
     }
+}
+
+/// A gate's own share of the resync period: up to a tenth of it, fixed per
+/// gate (a hash of its namespace and name), so that 10,000 gates created in
+/// one minute spread their resyncs over a tenth of the period instead of
+/// all coming back together.
+fn resync_spread(namespace: &str, name: &str, resync: Duration) -> Duration {
+    // FNV-1a: stable across processes and releases (std's hasher is not).
+    let n = format!("{namespace}/{name}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    let tenth = resync.as_millis() as u64 / 10;
+    Duration::from_millis(n.checked_rem(tenth).unwrap_or(0))
 }
 
 /// What the ConnectorScopes of a gate gave.
@@ -761,7 +860,7 @@ async fn collect(
     let mut unavailable = Vec::new();
     let mut notify = Vec::new();
     for reference in &gate.spec.connector_scopes {
-        let Some(scope) = scopes.get_opt(&reference.name).await? else {
+        let Some(scope) = ctx.stores.scope(ns, &reference.name) else {
             publish(
                 ctx,
                 gate,
@@ -863,7 +962,7 @@ async fn collect(
             scope.spec.connector,
             ConnectorKind::Slack | ConnectorKind::Email
         ) {
-            notify.push(scope);
+            notify.push((*scope).clone());
         }
     }
     Ok(Collected {
@@ -1028,6 +1127,10 @@ async fn scope_status(
             tracing::debug!(error = %e, "publishing event failed");
         }
     }
+    let old_json = serde_json::to_value(&old).unwrap_or_default();
+    if !super::patch::changes(&old_json, &body["status"]) {
+        return;
+    }
     if let Err(e) = api
         .patch_status(
             &scope.name_any(),
@@ -1134,6 +1237,11 @@ async fn gate_failed(
     Ok(Action::requeue(ctx.config.resync))
 }
 
+/// Writes the gate's status as the merge patch between the cached status
+/// and `status`: a re-evaluation that changes nothing but its timestamps
+/// sends those only. The patch names the cached `resourceVersion`, so a
+/// cache behind the apiserver (a write of ours not yet seen) answers 409;
+/// the status is then read once and diffed again.
 async fn write_status(
     ctx: &Context,
     gate: &ReleaseGate,
@@ -1141,17 +1249,41 @@ async fn write_status(
 ) -> Result<(), Error> {
     let api: Api<ReleaseGate> =
         Api::namespaced(ctx.client.clone(), &gate.namespace().unwrap_or_default());
+    let name = gate.name_any();
+    let new = serde_json::to_value(status)?;
+    let first = status_patch(&api, &name, gate, &new).await;
+    match first {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            ctx.metrics.status_conflicts.inc();
+            let fresh = api.get_status(&name).await?;
+            status_patch(&api, &name, &fresh, &new).await?;
+        }
+        other => other?,
+    }
+    Ok(())
+}
+
+/// One merge patch of the status of `name` from `current` (an object read
+/// from the cache or the apiserver) to `new`; nothing when they are equal.
+async fn status_patch(
+    api: &Api<ReleaseGate>,
+    name: &str,
+    current: &ReleaseGate,
+    new: &serde_json::Value,
+) -> Result<(), kube::Error> {
+    let old = serde_json::to_value(&current.status).unwrap_or_default();
+    let Some(diff) = super::patch::merge_diff(&old, new) else {
+        return Ok(());
+    };
     let body = json!({
-        "apiVersion": "releasepassport.io/v1alpha1",
-        "kind": "ReleaseGate",
-        "status": status,
+        "metadata": {"resourceVersion": current.metadata.resource_version},
+        "status": diff,
     });
-    api.patch_status(
-        &gate.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
+    let pp = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..PatchParams::default()
+    };
+    api.patch_status(name, &pp, &Patch::Merge(&body)).await?;
     Ok(())
 }
 
@@ -1198,15 +1330,15 @@ async fn publish_history(
     }
 }
 
-async fn retain(ctx: &Context, api: &Api<Passport>, gate: &str, current: &str) {
+/// Deletes all but the newest passports of `gate`; how many it holds after,
+/// or `None` when that is not known (a listing or deletion failed).
+async fn retain(ctx: &Context, api: &Api<Passport>, gate: &str, current: &str) -> Option<usize> {
     let lp = ListParams::default().labels(&format!(
         "{}={}",
         passports::GATE_NAME_LABEL,
         passports::gate_label(gate)
     ));
-    let Ok(list) = api.list_metadata(&lp).await else {
-        return;
-    };
+    let list = api.list_metadata(&lp).await.ok()?;
     let owned: Vec<(String, Option<Timestamp>)> = list
         .items
         .into_iter()
@@ -1223,15 +1355,90 @@ async fn retain(ctx: &Context, api: &Api<Passport>, gate: &str, current: &str) {
             )
         })
         .collect();
+    let held = owned.len();
+    let mut deleted = 0;
+    let mut failed = false;
     for name in passports::to_delete(owned, ctx.config.passport_history, current) {
         match api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => {
+                deleted += 1;
                 ctx.metrics.passports_deleted.inc();
                 tracing::debug!(passport = %name, "deleted by retention");
             }
             Err(e) => {
+                failed = true;
                 tracing::warn!(passport = %name, error = %e, "deleting an old passport failed")
             }
         }
+    }
+    (!failed).then_some(held - deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_reconciles_come_back_spread_and_later_when_the_apiserver_is_overloaded() {
+        let api = |code: u16| {
+            Error::Kube(kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..Default::default()
+            })))
+        };
+        let delays: std::collections::BTreeSet<Duration> =
+            (0..100).map(|i| retry_delay(&api(409), i * 977)).collect();
+        assert!(delays.len() > 50);
+        assert!(
+            delays
+                .iter()
+                .all(|d| *d >= Duration::from_secs(5) && *d < Duration::from_secs(10))
+        );
+        for code in [429, 503, 504] {
+            let d = retry_delay(&api(code), 12_345);
+            assert!(
+                d >= Duration::from_secs(15) && d < Duration::from_secs(30),
+                "{code}: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn resync_spread_is_fixed_per_gate_and_within_a_tenth_of_the_period() {
+        let resync = Duration::from_secs(300);
+        let a = resync_spread("payments", "payment-api-production", resync);
+        assert_eq!(
+            a,
+            resync_spread("payments", "payment-api-production", resync)
+        );
+        let spreads: std::collections::BTreeSet<u128> = (0..1000)
+            .map(|i| resync_spread("payments", &format!("gate-{i}"), resync).as_millis())
+            .collect();
+        assert!(spreads.iter().all(|ms| *ms < 30_000), "{spreads:?}");
+        // 1,000 gates land on hundreds of distinct instants, not one.
+        assert!(spreads.len() > 900, "{} distinct", spreads.len());
+        assert_eq!(resync_spread("a", "b", Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn next_evaluation_is_the_first_staleness_or_the_spread_resync() {
+        let now: Timestamp = "2026-05-17T06:00:00Z".parse().expect("time");
+        let resync = Duration::from_secs(300);
+        let spread = Duration::from_secs(12);
+        assert_eq!(
+            next_evaluation(None, now, resync, spread),
+            now + jiff::SignedDuration::from_secs(288)
+        );
+        let stale = now + jiff::SignedDuration::from_secs(60);
+        assert_eq!(
+            next_evaluation(Some(stale), now, resync, spread),
+            stale + jiff::SignedDuration::from_secs(1)
+        );
+        // Evidence already stale: evaluate again in a second, not in the past.
+        let past = now - jiff::SignedDuration::from_secs(60);
+        assert_eq!(
+            next_evaluation(Some(past), now, resync, spread),
+            now + jiff::SignedDuration::from_secs(1)
+        );
     }
 }

@@ -44,6 +44,21 @@ pub fn section(inv: &Investigation) -> Markup {
     }
 }
 
+/// The language-model summary, labelled, beside the deterministic investigation.
+pub fn model_summary(summary: &crate::console::llm::Summary) -> Markup {
+    use crate::console::llm::Summary;
+    html! {
+        h2 { "Language-model summary" }
+        div.panel #llm-summary {
+            p.muted #llm-label { "Language-model summary (not part of the decision): written by the model the operator configured, from the redacted investigation above only. The decision and the investigation stand as they are." }
+            @match summary {
+                Summary::Text(t) => p #llm-text { (t) },
+                Summary::Unavailable(why) => p.muted #llm-unavailable { "Summary unavailable: " (why) },
+            }
+        }
+    }
+}
+
 fn signal(s: &Signal) -> Markup {
     match s {
         Signal::RiseAfterSync {

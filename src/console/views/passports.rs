@@ -126,7 +126,10 @@ pub enum SignatureStatus {
 pub fn detail(
     p: &Passport,
     signature: &SignatureStatus,
-    investigation: Option<&crate::insights::Investigation>,
+    investigation: Option<(
+        &crate::insights::Investigation,
+        Option<&crate::console::llm::Summary>,
+    )>,
 ) -> Markup {
     let s = &p.spec;
     let ns = p.namespace().unwrap_or_default();
@@ -177,7 +180,10 @@ pub fn detail(
                 ol.actions #next-actions { @for a in &s.next_actions { li { (a) } } }
             }
         }
-        @if let Some(inv) = investigation { (super::investigation::section(inv)) }
+        @if let Some((inv, summary)) = investigation {
+            (super::investigation::section(inv))
+            @if let Some(summary) = summary { (super::investigation::model_summary(summary)) }
+        }
         h2 { "Policy results" }
         div.panel {
             table #results {
