@@ -237,6 +237,10 @@ fn scorecard(i: usize, g: &GroupMetrics) -> Markup {
         ),
     ];
     let name = format!("{} {} ({})", g.service, g.environment, g.namespace);
+    let period = match m.timeline.first().map(|p| p.seconds) {
+        Some(s) if s > 86_400 => "week",
+        _ => "day",
+    };
     html! {
         section.scorecard.panel data-namespace=(g.namespace) data-service=(g.service) data-environment=(g.environment) {
             h3 { "Scorecard: " (name) }
@@ -253,8 +257,10 @@ fn scorecard(i: usize, g: &GroupMetrics) -> Markup {
                     }
                 }
             }
+            p.muted { "Promotions per " (period) " (darker: later followed by a rollback recommendation)" }
             (bar_chart(&format!("chart-{i}-promotions"), &format!("Promotions per period, {name}"), &m.timeline,
                 |p| p.deployments, Some(|p: &Period| p.failed_deployments), "promotions", "of which failed"))
+            p.muted { "Held passports per " (period) }
             (bar_chart(&format!("chart-{i}-held"), &format!("Held passports per period, {name}"), &m.timeline,
                 |p| p.held, None::<fn(&Period) -> u64>, "held passports", ""))
         }
