@@ -95,7 +95,7 @@ impl Stores {
         .flat_map(move |scope: ConnectorScope| {
             let name = scope.name_any();
             gates_in(&by_scope, &scope.namespace().unwrap_or_default(), |g| {
-                g.scopes.iter().any(|s| *s == name)
+                g.scopes.contains(&name)
             })
         });
         // Deleted Passports, from a metadata-only watch of the operator's
