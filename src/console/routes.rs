@@ -48,6 +48,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/gates/{ns}/{name}/request", post(actions::request))
         .route("/console/radar", get(radar_page))
         .route("/console/metrics", get(metrics_page))
+        .route("/console/metrics.csv", get(metrics_csv))
         .route("/console/integrations", get(integrations_page))
         .route("/console/audit", get(audit_page))
         .route("/console/settings", get(settings_page))
@@ -652,18 +653,45 @@ async fn metrics_page(
 ) -> PageResult {
     let s = session(&console, &headers).await?;
     let ns = visible(&console, &s, &["releasegates", "passports"]).await;
-    let days = q
-        .window
-        .as_deref()
-        .and_then(|w| w.trim_end_matches('d').parse::<i64>().ok())
-        .unwrap_or(30)
-        .clamp(1, 365);
+    let days = window_days(q.window.as_deref());
     Ok(respond(
         "Metrics",
         Nav::Metrics,
         &s,
         metrics::render(&console.state, &ns, console.now(), days),
     ))
+}
+
+/// `?window=30d` (default), from 1 to 365 days.
+fn window_days(window: Option<&str>) -> i64 {
+    window
+        .and_then(|w| w.trim_end_matches('d').parse::<i64>().ok())
+        .unwrap_or(30)
+        .clamp(1, 365)
+}
+
+/// The service scorecards of the Metrics page as CSV
+/// (`insights::scorecards_csv`), for the namespaces the viewer may read.
+async fn metrics_csv(
+    State(console): Shared,
+    headers: HeaderMap,
+    Query(q): Query<MetricsQuery>,
+) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let ns = visible(&console, &s, &["releasegates", "passports"]).await;
+    let days = window_days(q.window.as_deref());
+    let m = metrics::compute(&console.state, &ns, console.now(), days);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"scorecards.csv\"",
+            ),
+        ],
+        crate::insights::scorecards_csv(&m),
+    )
+        .into_response())
 }
 
 async fn integrations_page(State(console): Shared, headers: HeaderMap) -> PageResult {

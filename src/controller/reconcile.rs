@@ -903,8 +903,10 @@ async fn collect(
                 connector: connector.clone(),
             })
             .observe(started.elapsed().as_secs_f64());
+        let mut signals = None;
         let (health, message, observed) = match result {
             Ok(Some(doc)) => {
+                signals = Some(crate::connectors::radar_signals(&scope.spec, &doc));
                 let message = format!("read {} facts", doc.facts.len());
                 ctx.metrics
                     .evidence_age
@@ -957,7 +959,13 @@ async fn collect(
                 (err.health(), message, None)
             }
         };
-        scope_status(ctx, &scopes, &scope, health, &message, observed, now).await;
+        let read = ScopeRead {
+            health,
+            message: &message,
+            observed,
+            signals,
+        };
+        scope_status(ctx, &scopes, &scope, read, now).await;
         if matches!(
             scope.spec.connector,
             ConnectorKind::Slack | ConnectorKind::Email
@@ -1063,16 +1071,31 @@ async fn notifications(
     futures::future::join_all(sends).await
 }
 
+/// What one read of a ConnectorScope found.
+struct ScopeRead<'a> {
+    health: ConnectorHealth,
+    message: &'a str,
+    observed: Option<Timestamp>,
+    /// The Radar rows of this read; `None` keeps the last ones (their age
+    /// shows in `lastObservedAt`).
+    signals: Option<Vec<crate::api::RadarSignal>>,
+}
+
 async fn scope_status(
     ctx: &Context,
     api: &Api<ConnectorScope>,
     scope: &ConnectorScope,
-    health: ConnectorHealth,
-    message: &str,
-    observed: Option<Timestamp>,
+    read: ScopeRead<'_>,
     now: Timestamp,
 ) {
+    let ScopeRead {
+        health,
+        message,
+        observed,
+        signals,
+    } = read;
     let old = scope.status.clone().unwrap_or_default();
+    let signals = signals.unwrap_or_else(|| old.signals.clone());
     let mut conditions = Vec::new();
     status::set_condition(
         &mut conditions,
@@ -1096,6 +1119,7 @@ async fn scope_status(
             "lastObservedAt": observed.or(old.last_observed_at),
             "message": message,
             "conditions": conditions,
+            "signals": signals,
         }
     });
     if old.health != Some(health) && health != ConnectorHealth::Healthy {

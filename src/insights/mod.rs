@@ -17,7 +17,7 @@ pub use graduation::{GateGraduation, GraduationReport, WouldDeny, graduation};
 pub use investigation::{Investigation, investigate};
 pub use metrics::{
     ConnectorReliability, DurationStats, EvidenceCompleteness, GroupMetrics, HoldReason,
-    MetricsSummary, ReleaseMetrics, release_metrics,
+    MetricsSummary, Period, ReleaseMetrics, SCORECARD_COLUMNS, release_metrics, scorecards_csv,
 };
 
 use std::borrow::Cow;
