@@ -15,7 +15,7 @@ help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 deps: ## Install what the build and the tests need (apt-get, rustup components and targets)
-	@bash hack/install-deps.sh prometheus lua chromium node java
+	@bash hack/install-deps.sh prometheus lua chromium nodejs node java
 
 build: deps ## Build the releasepassport binary
 	$(CARGO) build --locked
@@ -80,3 +80,8 @@ bench-controller: ## Controller latency and memory on the local control plane (A
 bench-admission: ## Admission through the local apiserver side by side: no check, the ValidatingAdmissionPolicy (CEL), the webhook (ARGS="--seconds 5 --concurrency 1,16,64")
 	@bash $(CLUSTER) --control-plane-only up --quiet
 	$(CARGO) run --release --locked --example bench-webhook -- --mode apiserver $(ARGS)
+
+.PHONY: screenshots
+screenshots: deps ## Console screenshots into docs/screenshots/ (headless Chromium) and their manifest; the integration tests check it is current
+	@bash $(CLUSTER) --control-plane-only up --quiet
+	RP_SCREENSHOTS=write $(CARGO) test --locked --test cluster_console_screenshots

@@ -114,7 +114,7 @@ fn bench(c: &mut Criterion) {
             key_id: "k".into(),
             subjects: vec![],
         };
-        b.iter(|| black_box(passports::detail(&one, &sig).into_string().len()))
+        b.iter(|| black_box(passports::detail(&one, &sig, None).into_string().len()))
     });
     group.bench_function("gate page", |b| {
         b.iter(|| {
@@ -126,6 +126,7 @@ fn bench(c: &mut Criterion) {
                 policy_text: "rules: []",
                 result: gates::SimulatorResult::None,
                 history: audit::gate_history(&gate),
+                actions: maud::html! {},
             };
             black_box(gates::detail(&page).into_string().len())
         })

@@ -188,6 +188,37 @@ tokens() {
   chmod 600 "$p/tokens.csv"
 }
 
+# The console's OpenID Connect issuer (issue 17): the apiserver trusts ID
+# tokens of https://127.0.0.1:$RP_OIDC_PORT (default: the apiserver's port
+# + 2) for the audience release-passport-console, through structured
+# authentication configuration (pki/authentication.yaml; the apiserver
+# re-reads it when it changes). Tests run e2e/tools/oidc-provider on that
+# port with pki/oidc.crt and pki/oidc.key, signed by the cluster's CA.
+# User names are oidc:<email>, groups oidc:<group>.
+oidc_port=${RP_OIDC_PORT:-$((api_port + 2))}
+oidc() {
+  local p=$dir/pki
+  [ -f "$p/oidc.crt" ] || (cd "$p" && sign_cert oidc "/CN=release-passport-oidc" "subjectAltName=IP:127.0.0.1,DNS:localhost
+extendedKeyUsage=serverAuth")
+  cat >"$p/authentication.yaml.tmp" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+jwt:
+- issuer:
+    url: https://127.0.0.1:$oidc_port
+    audiences: [release-passport-console]
+    certificateAuthority: |
+$(sed 's/^/      /' "$p/ca.crt")
+  claimMappings:
+    username: {claim: email, prefix: "oidc:"}
+    groups: {claim: groups, prefix: "oidc:"}
+  claimValidationRules:
+  - expression: claims.email_verified == true
+    message: the email address must be verified
+EOF
+  mv "$p/authentication.yaml.tmp" "$p/authentication.yaml"
+}
+
 # write_kubeconfig FILE SERVER CERT: a kubeconfig for the client certificate
 # pki/CERT.crt.
 write_kubeconfig() {
@@ -239,6 +270,7 @@ up() {
   fi
   pki
   tokens
+  oidc
   write_kubeconfig "$dir/kubeconfig" "https://127.0.0.1:$api_port" admin
   local start
   start=$(date +%s%N)
@@ -263,6 +295,7 @@ up() {
     --bind-address "$bind" --advertise-address "$advertise" --secure-port "$api_port" \
     --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
     --client-ca-file "$dir/pki/ca.crt" --token-auth-file "$dir/pki/tokens.csv" \
+    --authentication-config "$dir/pki/authentication.yaml" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
     --service-cluster-ip-range "$services" \
@@ -331,6 +364,10 @@ env_out() {
   if [ "${1:-}" = "--json" ]; then
     printf '{"kind":"%s","kubeconfig":"%s","kubectl":"%s","server":"https://127.0.0.1:%s","kubeVersion":"%s","etcdVersion":"%s"' \
       "$kind" "$dir/kubeconfig" "$kube_bin/kubectl" "$api_port" "$kube_version" "$etcd_version"
+    # The OpenID Connect issuer the apiserver trusts (see oidc()), and the
+    # certificate and key its server is to use.
+    printf ',"oidcIssuer":"https://127.0.0.1:%s","oidcPort":%s,"oidcCert":"%s","oidcKey":"%s","caCert":"%s"' \
+      "$oidc_port" "$oidc_port" "$dir/pki/oidc.crt" "$dir/pki/oidc.key" "$dir/pki/ca.crt"
     if [ "$kind" = node ]; then
       printf ',"containerdSocket":"%s","nodeName":"%s","nodeIP":"%s","hostIP":"%s","podCIDR":"%s","serviceCIDR":"%s","cgroupRoot":"%s","netns":"%s"' \
         "$node_sock" "$node_name" "$node_ip" "$host_ip" "$pod_cidr" "$service_cidr" "$node_cgroup" "$node_ns"

@@ -28,6 +28,10 @@ for extra in "$@"; do
     chromium)
       command -v chromium >/dev/null || need_apt+=(chromium)
       command -v chromedriver >/dev/null || need_apt+=(chromium-driver) ;;
+    # The console's OpenID Connect provider (e2e/tools/oidc-provider, from npm).
+    nodejs)
+      command -v node >/dev/null || need_apt+=(nodejs)
+      command -v npm >/dev/null || need_apt+=(npm) ;;
     # The one-node cluster (e2e/cluster.sh): container runtime, CNI plugins,
     # iptables for kube-proxy, buildah and musl for the images built here.
     node)

@@ -547,6 +547,29 @@ async fn cluster_console_in_a_browser() {
             "Link the Jira change approval, then re-run the shadow gate.".to_string(),
         ]
     );
+    // The investigation: the HOLD checks before the approval one, each
+    // explained, and no earlier ALLOW of this gate to compare with.
+    let findings = b
+        .find_all(Locator::Css("#findings li"))
+        .await
+        .expect("findings");
+    let mut ranked = Vec::new();
+    for f in findings {
+        ranked.push(
+            f.attr("data-rule")
+                .await
+                .expect("data-rule")
+                .unwrap_or_default(),
+        );
+    }
+    assert_eq!(ranked, ["error-rate", "rollback-image", "change-approval"]);
+    let investigation = text(&b, "#investigation").await;
+    assert!(
+        investigation
+            .contains("Rollback evidence is missing: no rollback image is attached for v2.17.9."),
+        "{investigation}"
+    );
+    assert!(investigation.contains("This gate has no earlier ALLOW to compare with."));
     assert!(text(&b, "#signature").await.starts_with("verified"));
     let source = b.source().await.expect("source");
     assert!(!source.contains(SECRET_JWT), "no token on the page");

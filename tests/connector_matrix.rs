@@ -251,6 +251,9 @@ const ADAPTER_TESTS: &[(ConnectorKind, &str)] = &[
     (ConnectorKind::ArgoRollouts, "tests/cluster_rollouts.rs"),
     (ConnectorKind::Flagger, "tests/cluster_rollouts.rs"),
     (ConnectorKind::Flux, "tests/cluster_rollouts.rs"),
+    // Radar: journey checks and third-party status.
+    (ConnectorKind::Journey, "tests/cluster_radar.rs"),
+    (ConnectorKind::Statuspage, "tests/cluster_radar.rs"),
 ];
 
 #[test]

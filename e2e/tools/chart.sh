@@ -35,7 +35,8 @@ cmp -s config/rbac/personas.yaml "$chart/files/personas.yaml" \
 say "2. helm lint and values.schema.json"
 "$helm" lint --strict "$chart" >"$work/lint.txt" 2>&1 || { cat "$work/lint.txt" >&2; die "helm lint failed"; }
 for bad in replicas=0 rbac.readerServiceAccounts=null image.pullPolicy=Sometimes controller.logFormat=xml \
-  attestations.attach.enabled=yes 'attestations.attach.plainHTTPRegistries[0]=http://x'; do
+  attestations.attach.enabled=yes 'attestations.attach.plainHTTPRegistries[0]=http://x' \
+  console.llm.endpoint=llm.example.com console.llm.timeoutSeconds=0; do
   if "$helm" template rp "$chart" --set "$bad" >/dev/null 2>&1; then
     die "values.schema.json accepts $bad"
   fi
@@ -75,9 +76,18 @@ grep -q 'cert-manager.io/inject-ca-from: rp-chart-test/rp-chart-release-passport
 grep -q -- '--registry-credentials-secret=registry-push' "$work/attach.yaml" \
   && grep -q 'resourceNames: \[registry-push\]' "$work/attach.yaml" \
   || die "the attach variant lacks its flags or its Secret rule"
+# The language-model summary: its flags and the key's Secret mounted; no model, refused.
+"$helm" template rp-chart "$chart" --namespace rp-chart-test --set console.llm.endpoint=https://llm.example.com/v1 \
+  --set console.llm.model=summary-model --set console.llm.apiKeySecret.name=llm-key >"$work/llm.yaml"
+grep -q -- '--console-llm-key-file=/console-llm/api-key' "$work/llm.yaml" \
+  && grep -q 'secretName: llm-key' "$work/llm.yaml" \
+  || die "the language-model variant lacks its flags or its Secret volume"
+if "$helm" template rp-chart "$chart" --set console.llm.endpoint=https://llm.example.com/v1 >/dev/null 2>&1; then
+  die "console.llm.endpoint without console.llm.model is accepted"
+fi
 "$kubeconform" -strict -summary -skip Certificate,Issuer,ServiceMonitor \
   -schema-location "$work/schemas/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
-  "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" "$work/webhook-helm.yaml" "$work/attach.yaml" \
+  "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" "$work/webhook-helm.yaml" "$work/attach.yaml" "$work/llm.yaml" \
   examples/*.yaml examples/argocd/manifests/*.yaml config/rbac/*.yaml config/admission/*.yaml >&2
 
 say "4. chart RBAC equals config/rbac/operator.yaml and config/rbac/personas.yaml"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the checks call into the project cache (once per
 # version) and prints the binary's path; callers run it by that path:
-#   bash e2e/tools/tools.sh path helm|kubeconform|hadolint|cosign|kyverno|registry|htpasswd|securesystemslib|aiosmtpd
+#   bash e2e/tools/tools.sh path helm|kubeconform|hadolint|cosign|kyverno|registry|htpasswd|securesystemslib|aiosmtpd|oidc-provider
 # helm and kubeconform are built from the Go module proxy at the versions
 # pinned in e2e/tools/<tool>/go.mod; cosign and the Kyverno CLI (independent
 # verifiers of the attestation) and the distribution registry (to attach it
@@ -172,16 +172,50 @@ install_aiosmtpd() {
   printf '%s\n' "$out"
 }
 
+# The OpenID Connect provider of the console's sign-in tests: the npm
+# package oidc-provider (an OpenID Certified implementation), installed with
+# `npm ci` from e2e/tools/oidc-provider/package-lock.json into
+# $cache/npm/oidc-provider-<key>/, keyed by the lock file and the server
+# script; prints a launcher that runs e2e/tools/oidc-provider/server.mjs with
+# the machine's Node.js (its absolute path, found at install time).
+install_oidc_provider() {
+  local src=$here/oidc-provider key dir node
+  key=$(cat "$src/package-lock.json" "$src/server.mjs" | sha256sum | cut -c1-12)
+  dir=$cache/npm/oidc-provider-$key
+  if [ ! -f "$dir/.installed" ]; then
+    rp_require node "to run the OpenID Connect provider: apt-get install nodejs"
+    rp_require npm "to install oidc-provider from npm: apt-get install npm"
+    node=$(command -v node)
+    mkdir -p "$cache/npm"
+    exec 8>"$cache/npm/.install-oidc-provider.lock"
+    flock 8
+    if [ ! -f "$dir/.installed" ]; then
+      say "installing oidc-provider ($(awk -F'"' '/"oidc-provider":/ {print $4; exit}' "$src/package.json")) from npm into $dir"
+      rm -rf "$dir"
+      mkdir -p "$dir"
+      cp "$src/package.json" "$src/package-lock.json" "$src/server.mjs" "$dir/"
+      (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --cache "$cache/npm/.npm-cache" >&2) \
+        || die "npm ci in $dir failed (e2e/tools/oidc-provider/package-lock.json)"
+      printf '#!/bin/sh\nexec %s %s "$@"\n' "$node" "$dir/server.mjs" >"$dir/oidc-provider"
+      chmod +x "$dir/oidc-provider"
+      touch "$dir/.installed"
+      say "installed oidc-provider -> $dir/oidc-provider"
+    fi
+  fi
+  printf '%s\n' "$dir/oidc-provider"
+}
+
 case "${1:-}" in
   path)
-    [ $# -eq 2 ] || die "usage: $0 path helm|kubeconform|hadolint|cosign|kyverno|registry|htpasswd|securesystemslib|aiosmtpd"
+    [ $# -eq 2 ] || die "usage: $0 path helm|kubeconform|hadolint|cosign|kyverno|registry|htpasswd|securesystemslib|aiosmtpd|oidc-provider"
     case "$2" in
       hadolint) install_hadolint ;;
       cosign|registry|htpasswd) build_verifiers "$2" ;;
       kyverno) build_verifiers kubectl-kyverno ;;
       securesystemslib) install_securesystemslib ;;
       aiosmtpd) install_aiosmtpd ;;
+      oidc-provider) install_oidc_provider ;;
       *) build "$2" ;;
     esac ;;
-  *) die "usage: $0 path helm|kubeconform|hadolint|cosign|kyverno|registry|htpasswd|securesystemslib|aiosmtpd" ;;
+  *) die "usage: $0 path helm|kubeconform|hadolint|cosign|kyverno|registry|htpasswd|securesystemslib|aiosmtpd|oidc-provider" ;;
 esac

@@ -63,6 +63,8 @@ use super::{Conditions, SecretKeyReference, conditions_schema};
 #[x_kube(validation = Rule::new("self.connector != 'argo-rollouts' || has(self.serviceAccountName)").message("connector argo-rollouts reads as a ServiceAccount of this namespace: set serviceAccountName"))]
 #[x_kube(validation = Rule::new("self.connector != 'flagger' || has(self.serviceAccountName)").message("connector flagger reads as a ServiceAccount of this namespace: set serviceAccountName"))]
 #[x_kube(validation = Rule::new("self.connector != 'flux' || has(self.serviceAccountName)").message("connector flux reads as a ServiceAccount of this namespace: set serviceAccountName"))]
+#[x_kube(validation = Rule::new("self.connector != 'journey' || has(self.journey)").message("connector journey needs the `journey` scope (allowedUrlPrefixes and probes)"))]
+#[x_kube(validation = Rule::new("self.connector != 'statuspage' || has(self.statuspage)").message("connector statuspage needs the `statuspage` scope (url and dependency)"))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorScopeSpec {
     /// Which connector reads this scope.
@@ -142,6 +144,13 @@ pub struct ConnectorScopeSpec {
     /// Flux: a Kustomization or HelmRelease, read as serviceAccountName.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flux: Option<super::FluxScope>,
+    // Radar: journey checks and third-party status.
+    /// Journey checks: allowlisted HTTP probes of the service's user paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journey: Option<super::JourneyScope>,
+    /// A dependency's public status page (Atlassian Statuspage format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statuspage: Option<super::StatuspageScope>,
     /// Provider-side identifiers for SaaS connectors (project, service, ...).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub ids: std::collections::BTreeMap<String, String>,
@@ -224,6 +233,11 @@ pub enum ConnectorKind {
     Flux,
     /// Trivy scan reports pushed by CI (`releasepassport gate --trivy-report`): pulls nothing.
     Trivy,
+    // Radar: journey checks and third-party status.
+    /// Allowlisted HTTP probes of a service's user paths: status, latency, body.
+    Journey,
+    /// A dependency's public status page (Atlassian Statuspage format).
+    Statuspage,
 }
 
 impl ConnectorKind {
@@ -258,6 +272,9 @@ impl ConnectorKind {
             ConnectorKind::Flagger => "flagger",
             ConnectorKind::Flux => "flux",
             ConnectorKind::Trivy => "trivy",
+            // Radar: journey checks and third-party status.
+            ConnectorKind::Journey => "journey",
+            ConnectorKind::Statuspage => "statuspage",
         }
     }
 
@@ -292,6 +309,9 @@ impl ConnectorKind {
         ConnectorKind::Flagger,
         ConnectorKind::Flux,
         ConnectorKind::Trivy,
+        // Radar: journey checks and third-party status.
+        ConnectorKind::Journey,
+        ConnectorKind::Statuspage,
     ];
 }
 
@@ -717,4 +737,24 @@ pub struct ConnectorScopeStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Conditions,
+    /// The latest journey checks or dependency status read (connectors
+    /// `journey` and `statuspage`), as the Radar page shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub signals: Vec<RadarSignal>,
+}
+
+/// One journey check or dependency status, as last read.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RadarSignal {
+    /// Probe or component name.
+    pub name: String,
+    /// `pass` or `fail`.
+    pub state: String,
+    /// What was observed, e.g. `HTTP 200 in 42 ms` or `degraded_performance`.
+    pub detail: String,
+    /// How sure the reading is, in percent: 100 for a definite answer,
+    /// lower when the source could not say (no answer, component not listed).
+    pub confidence: u8,
 }

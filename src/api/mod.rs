@@ -16,6 +16,7 @@ mod passport;
 mod policy;
 mod provider_scopes;
 mod release_gate;
+mod request;
 mod waiver;
 
 pub use approval::*;
@@ -26,6 +27,7 @@ pub use passport::*;
 pub use policy::*;
 pub use provider_scopes::*;
 pub use release_gate::*;
+pub use request::*;
 pub use waiver::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -60,6 +62,7 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
         Passport::crd(),
         ReleaseApproval::crd(),
         ReleaseWaiver::crd(),
+        ReleaseRequest::crd(),
     ];
     let reserved = pulled_connector_names();
     for crd in &mut crds {

@@ -285,3 +285,94 @@ pub struct FluxScope {
     #[schemars(length(min = 1, max = 63))]
     pub namespace: Option<String>,
 }
+
+// Radar: journey checks and third-party status.
+
+/// Journey checks: HTTP probes of a service's user paths. Every probe URL
+/// must start with one of `allowedUrlPrefixes`, which the platform team
+/// writes with the scope; nothing from a gate or its evidence reaches a URL.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct JourneyScope {
+    /// URL prefixes the probes may reach, e.g. `https://shop.example.com/`.
+    /// A prefix is matched on scheme, host, port and whole path segments.
+    #[schemars(length(min = 1, max = 10))]
+    pub allowed_url_prefixes: Vec<String>,
+    /// The probes, run in parallel on every evaluation.
+    #[schemars(length(min = 1, max = 20))]
+    pub probes: Vec<JourneyProbe>,
+}
+
+/// One probe of a user path.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct JourneyProbe {
+    /// Probe name, the prefix of its facts (`<name>_ok`, ...).
+    #[schemars(length(min = 1, max = 40), regex(pattern = r"^[a-z][a-z0-9_]*$"))]
+    pub name: String,
+    /// The URL probed; redirects are not followed (a 3xx is the answer).
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must start with http:// or https://"))]
+    #[x_kube(validation = Rule::new("!self.matches('^https?://[^/]*@')").message("url must not carry credentials; use secretRef"))]
+    pub url: String,
+    /// `GET` (default) or `HEAD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<ProbeMethod>,
+    /// Expected HTTP status. Defaults to any 2xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 599))]
+    pub expect_status: Option<u16>,
+    /// Slowest acceptable answer, in milliseconds (whole body read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 60000))]
+    pub max_latency_ms: Option<u64>,
+    /// A substring the body must contain (GET only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub expect_body: Option<String>,
+    /// A value the JSON body must hold at a JSON pointer (GET only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_json: Option<JsonExpectation>,
+}
+
+/// HTTP method of a probe: reads only.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
+pub enum ProbeMethod {
+    #[default]
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "HEAD")]
+    Head,
+}
+
+/// `pointer` (RFC 6901, e.g. `/status`) must hold `equals` (a string is
+/// compared as text, any other JSON value by its JSON text).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonExpectation {
+    /// JSON pointer, e.g. `/status` or `/checks/0/state`.
+    #[schemars(length(max = 512), regex(pattern = r"^(/.*)?$"))]
+    pub pointer: String,
+    /// The expected value as text, e.g. `ok`, `true`, `3`.
+    #[schemars(length(max = 1024))]
+    pub equals: String,
+}
+
+/// A public status page in the Atlassian Statuspage format
+/// (`<url>/api/v2/summary.json`), for a dependency of the service.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct StatuspageScope {
+    /// Base URL of the status page, e.g. `https://www.githubstatus.com`.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must start with http:// or https://"))]
+    #[x_kube(validation = Rule::new("!self.matches('^https?://[^/]*@')").message("url must not carry credentials"))]
+    pub url: String,
+    /// Short name of the dependency, in the facts' scope and on the Radar page, e.g. `github`.
+    #[schemars(length(min = 1, max = 63))]
+    pub dependency: String,
+    /// Components the service depends on, by name or id. Empty: the whole page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub components: Vec<String>,
+}

@@ -340,11 +340,17 @@ pub enum HistoryType {
     EvidenceRefused,
     /// The target runs a proven release again after ROLLBACK_RECOMMENDED.
     Restored,
+    /// Someone asked for the gate to be evaluated again (a ReleaseRequest).
+    RerunRequested,
+    /// Someone commented on the gate or one of its Passports (a ReleaseRequest).
+    Commented,
+    /// Someone asked the approvers to approve the gate's release (a ReleaseRequest).
+    ApprovalRequested,
 }
 
 impl HistoryType {
     /// Every kind, in declaration order.
-    pub const ALL: [HistoryType; 14] = [
+    pub const ALL: [HistoryType; 17] = [
         HistoryType::DecisionChanged,
         HistoryType::ApprovalAdded,
         HistoryType::WaiverAdded,
@@ -359,6 +365,9 @@ impl HistoryType {
         HistoryType::RollbackAdmitted,
         HistoryType::EvidenceRefused,
         HistoryType::Restored,
+        HistoryType::RerunRequested,
+        HistoryType::Commented,
+        HistoryType::ApprovalRequested,
     ];
 
     /// The wire name, also the `reason` of the Kubernetes Event.
@@ -378,6 +387,9 @@ impl HistoryType {
             HistoryType::RollbackAdmitted => "RollbackAdmitted",
             HistoryType::EvidenceRefused => "EvidenceRefused",
             HistoryType::Restored => "Restored",
+            HistoryType::RerunRequested => "RerunRequested",
+            HistoryType::Commented => "Commented",
+            HistoryType::ApprovalRequested => "ApprovalRequested",
         }
     }
 

@@ -110,6 +110,20 @@ pub struct ControllerArgs {
     /// Passport links in Slack and email notifications.
     #[arg(long, value_name = "URL")]
     pub console_url: Option<String>,
+    /// Show a language-model summary beside the console's investigation, from this
+    /// OpenAI-compatible API (e.g. https://llm.example.com/v1; POST .../chat/completions).
+    /// It is fed only the redacted investigation and never changes a decision. Off unless given.
+    #[arg(long, value_name = "URL", requires_all = ["console_addr", "console_llm_model"])]
+    pub console_llm_endpoint: Option<String>,
+    /// Model name sent to --console-llm-endpoint.
+    #[arg(long, value_name = "NAME", requires = "console_llm_endpoint")]
+    pub console_llm_model: Option<String>,
+    /// File holding the API key for --console-llm-endpoint (a mounted Secret); sent as a bearer token, masked everywhere.
+    #[arg(long, value_name = "FILE", requires = "console_llm_endpoint")]
+    pub console_llm_key_file: Option<PathBuf>,
+    /// How long, in seconds, a language-model summary may take before it is shown as unavailable.
+    #[arg(long, default_value_t = 20)]
+    pub console_llm_timeout_seconds: u64,
     /// Attach each Passport's attestation to the image it judges, in the image's registry
     /// (cosign's `sha256-<digest>.att` layout). Off by default.
     #[arg(long, env = "RELEASEPASSPORT_ATTACH_ATTESTATIONS")]
@@ -249,6 +263,14 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
             addr,
             session_ttl: Duration::from_secs(args.console_session_ttl_seconds.max(60)),
             cert_dir: args.console_cert_dir.clone(),
+            llm: args.console_llm_endpoint.as_ref().map(|endpoint| {
+                crate::console::llm::LlmConfig {
+                    endpoint: endpoint.clone(),
+                    model: args.console_llm_model.clone().unwrap_or_default(),
+                    key_file: args.console_llm_key_file.clone(),
+                    timeout: Duration::from_secs(args.console_llm_timeout_seconds.clamp(1, 120)),
+                }
+            }),
         }),
         attach: args
             .attach_attestations

@@ -206,23 +206,44 @@ fn refused(kind: &str, namespace: &str, gate: &str, e: kube::Error) -> anyhow::E
     }
 }
 
-async fn approve(args: &ApproveArgs) -> anyhow::Result<i32> {
-    let t = &args.target;
-    let (client, namespace) = connect(t).await?;
-    let (release, digest) = subject(&client, &namespace, t).await?;
+/// A ReleaseApproval of `gate`'s `release` at `digest`, named by the
+/// apiserver (`<gate>-xxxxx`), its approver left out for the apiserver to
+/// stamp with the authenticated user who creates it. The CLI and the
+/// console both create approvals from this.
+pub fn approval(
+    gate: &str,
+    release: &str,
+    digest: &str,
+    reference: Option<String>,
+    comment: Option<String>,
+) -> ReleaseApproval {
     let mut object = ReleaseApproval::new(
         "",
         ReleaseApprovalSpec {
-            gate: t.gate.clone(),
-            release: release.clone(),
-            digest: digest.clone(),
-            reference: args.reference.clone(),
-            comment: args.comment.clone(),
+            gate: gate.to_string(),
+            release: release.to_string(),
+            digest: digest.to_string(),
+            reference,
+            comment,
             approver: String::new(),
         },
     );
     object.metadata.name = None;
-    object.metadata.generate_name = Some(format!("{}-", t.gate));
+    object.metadata.generate_name = Some(format!("{gate}-"));
+    object
+}
+
+async fn approve(args: &ApproveArgs) -> anyhow::Result<i32> {
+    let t = &args.target;
+    let (client, namespace) = connect(t).await?;
+    let (release, digest) = subject(&client, &namespace, t).await?;
+    let object = approval(
+        &t.gate,
+        &release,
+        &digest,
+        args.reference.clone(),
+        args.comment.clone(),
+    );
     let api: Api<ReleaseApproval> = Api::namespaced(client, &namespace);
     let (created, name, status) =
         create_and_wait(&api, &object, "ReleaseApproval", &namespace, t, |a| {

@@ -10,7 +10,8 @@ mod evaluate;
 pub mod exit;
 mod export;
 pub mod gate;
-mod grant;
+pub(crate) mod grant;
+mod init;
 mod input;
 mod keygen;
 pub mod report;
@@ -25,7 +26,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "releasepassport", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport connectors --output json\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport export passport.json --format dsse --out passport.intoto.jsonl\n  releasepassport attach passport.json --public-key releasepassport.pub --registry-config ~/.docker/config.json\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n  releasepassport approve payment-api-production -n payments --reference CHG-1042 --wait\n  releasepassport waive payment-api-production -n payments --rule error-rate --reason \"known flake\" --expires-in 24h\n  releasepassport audit -n payments --output csv > audit.csv\n  releasepassport report graduation -n payments\n  releasepassport report metrics --window 30d\n  releasepassport connectors --detect -n payments\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout\n  8  approve/waive --wait: it does not count"
+    after_help = "Examples:\n  releasepassport crds > crds.yaml\n  releasepassport crds --out-dir crds/\n  releasepassport keygen\n  releasepassport connectors --output json\n  releasepassport evaluate --policy policy.yaml --release releasegate.yaml --evidence evidence/ --key releasepassport.key --out passport.json\n  releasepassport verify passport.json --public-key releasepassport.pub\n  releasepassport export passport.json --format dsse --out passport.intoto.jsonl\n  releasepassport attach passport.json --public-key releasepassport.pub --registry-config ~/.docker/config.json\n  releasepassport gate -n payments --service payment-api --release v2.18.4 --environment production --image registry.example.com/payment-api@sha256:<digest> --mode enforce\n  releasepassport approve payment-api-production -n payments --reference CHG-1042 --wait\n  releasepassport waive payment-api-production -n payments --rule error-rate --reason \"known flake\" --expires-in 24h\n  releasepassport audit -n payments --output csv > audit.csv\n  releasepassport report graduation -n payments\n  releasepassport report metrics --window 30d\n  releasepassport connectors --detect -n payments\n  releasepassport init -n payments --service payment-api --apply\n\nExit codes:\n  0  allowed (or any decision in shadow mode), verified\n  1  verify: the passport does not verify\n  2  bad input\n  3  HOLD (enforce mode)\n  4  REQUIRE_APPROVAL (enforce mode)\n  5  BLOCK (enforce mode)\n  6  ROLLBACK_RECOMMENDED (enforce mode)\n  7  gate: no decision within --timeout\n  8  approve/waive --wait: it does not count"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -62,6 +63,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// The connector matrix: each provider's category, status, credential and evidence.
     Connectors(connectors::ConnectorsArgs),
+    /// Write (or apply) a shadow-mode Policy, ConnectorScopes, reader RBAC and a ReleaseGate for a service, from what its namespace runs.
+    Init(init::InitArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -81,5 +84,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Audit(args) => audit::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Connectors(args) => connectors::run(&args),
+        Command::Init(args) => init::run(&args),
     }
 }

@@ -84,6 +84,7 @@ pub struct GraduationArgs {
     "  releasepassport report metrics\n",
     "  releasepassport report metrics --namespace payments --window 7d\n",
     "  releasepassport report metrics -n payments --window 90d --output json > metrics.json\n",
+    "  releasepassport report metrics -n payments --output csv > scorecards.csv\n",
     "\n",
     "Definitions (docs/metrics.md): a promotion is an image digest reaching a service's\n",
     "environment, at the first passport that allowed it or when the gate saw the workload\n",
@@ -101,9 +102,21 @@ pub struct MetricsArgs {
     /// Window ending now: a number with a unit, s, m, h, d or w (e.g. 30d, 12h).
     #[arg(long, default_value = "30d", value_parser = parse_window)]
     pub window: jiff::SignedDuration,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value_t = ReportFormat::Text)]
-    pub output: ReportFormat,
+    /// Output format: text, json, or csv (the service scorecards, as the
+    /// console's /console/metrics.csv).
+    #[arg(long, short = 'o', value_enum, default_value_t = MetricsFormat::Text)]
+    pub output: MetricsFormat,
+}
+
+/// Output of `report metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricsFormat {
+    /// A readable report.
+    Text,
+    /// One JSON document.
+    Json,
+    /// The service scorecards, one row per namespace/service/environment.
+    Csv,
 }
 
 /// `30d`, `12h`, `90m`, `3600s`, `2w`.
@@ -216,8 +229,9 @@ async fn metrics(args: &MetricsArgs) -> anyhow::Result<i32> {
         args.window,
     );
     match args.output {
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&m)?),
-        ReportFormat::Text => print!("{}", metrics_text(&m)),
+        MetricsFormat::Json => println!("{}", serde_json::to_string_pretty(&m)?),
+        MetricsFormat::Text => print!("{}", metrics_text(&m)),
+        MetricsFormat::Csv => print!("{}", insights::scorecards_csv(&m)),
     }
     Ok(super::exit::OK)
 }

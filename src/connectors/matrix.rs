@@ -395,6 +395,25 @@ pub const ROWS: &[Row] = &[
         evidence: "Allowlisted count queries: error bursts, startup failures (counts, never documents).",
         seed: false,
     },
+    // Radar: journey checks and third-party status.
+    Row {
+        connector: "Journey checks",
+        category: C::Runtime,
+        wiring: Wiring::Native(&[K::Journey]),
+        credential: Optional,
+        credential_text: "Optional bearer token for authenticated paths",
+        evidence: "Allowlisted HTTP probes of user paths: status, latency, expected body text or JSON value.",
+        seed: false,
+    },
+    Row {
+        connector: "Statuspage (third-party status)",
+        category: C::Observability,
+        wiring: Wiring::Native(&[K::Statuspage]),
+        credential: Optional,
+        credential_text: "None (public status page API)",
+        evidence: "Dependency component status, unresolved incidents, maintenance in progress.",
+        seed: false,
+    },
 ];
 
 /// The matrix status of a ConnectorScope's connector kind: the status of

@@ -54,6 +54,9 @@ pub mod search;
 pub mod snyk;
 pub mod sonarqube;
 pub mod trivy;
+// Radar: journey checks and third-party status.
+pub mod journey;
+pub mod statuspage;
 
 /// Default time a connector may take before it counts as unreachable.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -200,6 +203,22 @@ pub fn adapter(kind: ConnectorKind) -> Option<Collector> {
         ConnectorKind::Sentry => Some(collector!(sentry)),
         ConnectorKind::Slack => Some(collector!(slack)),
         ConnectorKind::Email => Some(collector!(email)),
+        // Radar: journey checks and third-party status.
+        ConnectorKind::Journey => Some(collector!(journey)),
+        ConnectorKind::Statuspage => Some(collector!(statuspage)),
+    }
+}
+
+/// What the Radar page shows of a scope's latest evidence: the journey
+/// checks or the dependency status (other connectors: nothing).
+pub fn radar_signals(
+    spec: &ConnectorScopeSpec,
+    doc: &EvidenceDocument,
+) -> Vec<crate::api::RadarSignal> {
+    match spec.connector {
+        ConnectorKind::Journey => journey::signals(spec, doc),
+        ConnectorKind::Statuspage => statuspage::signals(doc),
+        _ => Vec::new(),
     }
 }
 
@@ -254,6 +273,9 @@ pub struct Connectors {
     impersonated: std::sync::Arc<std::sync::Mutex<BTreeMap<String, Client>>>,
     /// HTTP client for Prometheus, http and SaaS connectors.
     pub http: reqwest::Client,
+    /// HTTP client of the journey probes: follows no redirect, so a probe
+    /// never leaves its allowlisted URL.
+    probe_http: reqwest::Client,
     /// `secretRef` values given by the caller instead of read from the
     /// cluster (offline runs and tests), by (namespace, Secret, key).
     given_secrets: Option<std::sync::Arc<GivenSecrets>>,
@@ -275,12 +297,22 @@ impl Connectors {
             .user_agent(concat!("releasepassport/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ConnectorError::Invalid(format!("building HTTP client: {e}")))?;
+        let probe_http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                "releasepassport-journey/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|e| ConnectorError::Invalid(format!("building HTTP client: {e}")))?;
         Ok(Self {
             client,
             config,
             timeout,
             impersonated: Default::default(),
             http,
+            probe_http,
             given_secrets: None,
             backoff: Default::default(),
             deliveries: Default::default(),

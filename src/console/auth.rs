@@ -3,9 +3,10 @@
 //! the apiserver with a `SubjectAccessReview` whether that user may read what
 //! it shows, so the console never shows more than `kubectl` would.
 //!
-//! The token itself is never stored: a session keeps the reviewed identity
-//! (name, uid, groups, extra) under a random id carried by an HttpOnly,
-//! Secure, SameSite=Strict cookie, plus a CSRF token for the forms.
+//! A session keeps the reviewed identity (name, uid, groups, extra) and, in
+//! memory only, the token to act with ([`super::acting`]) under a random id
+//! carried by an HttpOnly, Secure, SameSite=Strict cookie, plus a CSRF token
+//! for the forms.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -56,11 +57,14 @@ pub struct User {
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
-type AccessKey = (String, &'static str, &'static str);
+type AccessKey = (String, &'static str, &'static str, String);
 
 /// One signed-in user.
 pub struct Session {
     pub user: User,
+    /// The person's own token, to act as them (see [`super::acting`]); in
+    /// memory only, for the session's life.
+    pub credential: Option<super::acting::Credential>,
     /// Token the forms must echo.
     pub csrf: String,
     expires: Instant,
@@ -68,9 +72,14 @@ pub struct Session {
 }
 
 impl Session {
-    fn new(user: User, ttl: Duration) -> Result<Self, AuthError> {
+    fn new(
+        user: User,
+        credential: Option<super::acting::Credential>,
+        ttl: Duration,
+    ) -> Result<Self, AuthError> {
         Ok(Self {
             user,
+            credential,
             csrf: random_token()?,
             expires: Instant::now() + ttl,
             access: Mutex::new(HashMap::new()),
@@ -172,10 +181,17 @@ impl Auth {
         })
     }
 
-    /// Starts a session for a reviewed user; returns its id.
-    pub fn start(&self, user: User) -> Result<(String, Arc<Session>), AuthError> {
+    /// Starts a session for a reviewed user and the token they signed in
+    /// with; returns its id.
+    pub fn start(
+        &self,
+        user: User,
+        credential: super::acting::Credential,
+        token: &str,
+    ) -> Result<(String, Arc<Session>), AuthError> {
         let id = random_token()?;
-        let session = Arc::new(Session::new(user, self.ttl)?);
+        let ttl = session_ttl(self.ttl, token, jiff::Timestamp::now());
+        let session = Arc::new(Session::new(user, Some(credential), ttl)?);
         if let Ok(mut map) = self.sessions.lock() {
             map.retain(|_, s| s.expires > Instant::now());
             if map.len() >= SESSION_LIMIT {
@@ -216,7 +232,9 @@ impl Auth {
             return Ok(s);
         }
         let user = self.review(token).await?;
-        let session = Arc::new(Session::new(user, BEARER_TTL)?);
+        let credential = super::acting::Credential::new(token);
+        let ttl = session_ttl(BEARER_TTL, token, jiff::Timestamp::now());
+        let session = Arc::new(Session::new(user, Some(credential), ttl)?);
         if let Ok(mut map) = self.sessions.lock() {
             map.insert(key, session.clone());
         }
@@ -232,12 +250,26 @@ impl Auth {
         verb: &'static str,
         resource: &'static str,
     ) -> bool {
-        let key = (namespace.to_string(), verb, resource);
+        self.can_on(session, namespace, verb, resource, "").await
+    }
+
+    /// Whether the session's user may `verb` the object `name` of
+    /// `resource` in `namespace` (`name` `""`: any object), e.g. `approve`
+    /// on `releasegates/payment-api-production`.
+    pub async fn can_on(
+        &self,
+        session: &Session,
+        namespace: &str,
+        verb: &'static str,
+        resource: &'static str,
+        name: &str,
+    ) -> bool {
+        let key = (namespace.to_string(), verb, resource, name.to_string());
         if let Some(ok) = session.cached(&key) {
             return ok;
         }
         let ok = match self
-            .review_access(&session.user, namespace, verb, resource)
+            .review_access(&session.user, namespace, verb, resource, name)
             .await
         {
             Ok(ok) => ok,
@@ -278,6 +310,7 @@ impl Auth {
         namespace: &str,
         verb: &str,
         resource: &str,
+        name: &str,
     ) -> Result<bool, AuthError> {
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
@@ -290,6 +323,7 @@ impl Auth {
                     verb: Some(verb.to_string()),
                     group: Some(GROUP.to_string()),
                     resource: Some(resource.to_string()),
+                    name: (!name.is_empty()).then(|| name.to_string()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -302,6 +336,34 @@ impl Auth {
             .await
             .map_err(|e| AuthError::Api(e.to_string()))?;
         Ok(answer.status.is_some_and(|s| s.allowed))
+    }
+}
+
+/// When a JWT (an OpenID Connect ID token, a ServiceAccount token) says it
+/// expires: its payload's `exp`. Read without verifying anything — the
+/// apiserver has verified the token — and used only to end a session
+/// earlier, never to trust the token longer.
+pub fn token_expiry(token: &str) -> Option<jiff::Timestamp> {
+    let mut parts = token.trim().split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || payload.len() > 16 * 1024 {
+        return None;
+    }
+    let bytes = B64.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    jiff::Timestamp::from_second(claims.get("exp")?.as_i64()?).ok()
+}
+
+/// A session's lifetime: `limit`, or less when the token it keeps expires
+/// sooner (the session cannot act with an expired token).
+pub fn session_ttl(limit: Duration, token: &str, now: jiff::Timestamp) -> Duration {
+    match token_expiry(token) {
+        Some(exp) => {
+            let left = exp.duration_since(now);
+            let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+            limit.min(left)
+        }
+        None => limit,
     }
 }
 
@@ -361,6 +423,36 @@ mod tests {
             assert!(c.contains(attr), "{c} lacks {attr}");
         }
         assert!(clear_cookie(SESSION_COOKIE).contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn a_session_ends_when_its_token_expires() {
+        let now = jiff::Timestamp::from_second(1_800_000_000).expect("time");
+        let jwt = |claims: &str| format!("eyJhbGciOiJSUzI1NiJ9.{}.c2ln", B64.encode(claims));
+        let hour = Duration::from_secs(3600);
+        let soon = jwt(r#"{"sub":"alice","exp":1800000600}"#);
+        assert_eq!(
+            token_expiry(&soon).map(|t| t.as_second()),
+            Some(1_800_000_600)
+        );
+        assert_eq!(session_ttl(hour, &soon, now), Duration::from_secs(600));
+        let later = jwt(r#"{"exp":1900000000}"#);
+        assert_eq!(
+            session_ttl(hour, &later, now),
+            hour,
+            "never longer than the limit"
+        );
+        let expired = jwt(r#"{"exp":1700000000}"#);
+        assert_eq!(session_ttl(hour, &expired, now), Duration::ZERO);
+        // Static tokens and anything that is not a JWT keep the limit.
+        for other in [
+            "31ada4fd-adec-460c-809a-9e56ceb75269",
+            "a.b",
+            "a.%%%.c",
+            &jwt("[]"),
+        ] {
+            assert_eq!(session_ttl(hour, other, now), hour, "{other}");
+        }
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! The read-only web console, served by the operator on its own port at
-//! `/console`: it explains release decisions to people; it never changes
-//! anything. Pages are rendered on the server from the operator's in-memory
-//! caches (see [`state`]); a little JavaScript only adds conveniences.
+//! The web console, served by the operator on its own port at `/console`:
+//! it explains release decisions to people. It changes nothing with the
+//! operator's rights: what a person does there (approve, re-run, comment)
+//! is done with their own token (see [`acting`]). Pages are rendered on the
+//! server from the operator's in-memory caches (see [`state`]); a little
+//! JavaScript only adds conveniences.
 //!
 //! Every request is authenticated (session cookie from a TokenReviewed
 //! bearer token, or an `Authorization: Bearer` header) and every page asks
 //! the apiserver whether the user may read what it shows (see [`auth`]).
 
+pub mod acting;
 pub mod auth;
 pub mod detection;
+pub mod llm;
 mod routes;
 pub mod simulate;
 pub mod state;
@@ -40,6 +44,8 @@ pub struct ConsoleConfig {
     /// they change); plain HTTP otherwise (behind `kubectl port-forward` or a
     /// TLS-terminating Ingress).
     pub cert_dir: Option<PathBuf>,
+    /// The optional language-model summary beside investigations; `None`: off, nothing calls out.
+    pub llm: Option<llm::LlmConfig>,
 }
 
 /// What every console request shares.
@@ -51,6 +57,22 @@ pub struct Console {
     pub settings: Settings,
     /// The signing key's public half, added to audit bundles.
     pub public_key_pem: String,
+    /// The apiserver connection (URL, CA, timeouts) that clients acting as a
+    /// signed-in person use, with their token only ([`acting`]).
+    pub kube_config: kube::Config,
+    /// Summarises investigations when the operator configured a model endpoint.
+    pub llm: Option<llm::Summarizer>,
+    /// A fixed "now" for reproducible pages (the screenshots); `None`: the clock.
+    pub clock: Option<jiff::Timestamp>,
+    /// The operator's own client: records accepted actions as Events.
+    pub client: Client,
+}
+
+impl Console {
+    /// The time pages are rendered at.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.unwrap_or_else(jiff::Timestamp::now)
+    }
 }
 
 /// Starts the console in the background.
@@ -88,18 +110,23 @@ pub async fn start(
     };
     let (state, watches) = ConsoleState::watch(client.clone(), keys);
     background.push(tokio::spawn(watches));
-    let connectors = Connectors::new(client.clone(), kube_config, connector_timeout)
+    let connectors = Connectors::new(client.clone(), kube_config.clone(), connector_timeout)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     background.push(tokio::spawn(detection::run(
         state.clone(),
         connectors.clone(),
     )));
+    let llm = config.llm.as_ref().map(llm::Summarizer::new).transpose()?;
     let console = Arc::new(Console {
         state: state.clone(),
-        auth: auth::Auth::new(client, config.session_ttl),
+        auth: auth::Auth::new(client.clone(), config.session_ttl),
         connectors: Some(connectors),
         settings,
         public_key_pem,
+        kube_config,
+        llm,
+        clock: None,
+        client,
     });
     let app = router(console);
     Ok(tokio::spawn(async move {

@@ -8,7 +8,6 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use jiff::Timestamp;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -22,6 +21,9 @@ use super::views::{audit, gates, integrations, metrics, overview, passports, rad
 use crate::passport::export;
 
 type Shared = State<Arc<Console>>;
+
+#[path = "actions.rs"]
+mod actions;
 
 const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
@@ -42,8 +44,11 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/gates", get(gate_list))
         .route("/console/gates/{ns}/{name}", get(gate_page))
         .route("/console/gates/{ns}/{name}/simulate", post(simulate_gate))
+        .route("/console/gates/{ns}/{name}/approve", post(actions::approve))
+        .route("/console/gates/{ns}/{name}/request", post(actions::request))
         .route("/console/radar", get(radar_page))
         .route("/console/metrics", get(metrics_page))
+        .route("/console/metrics.csv", get(metrics_csv))
         .route("/console/integrations", get(integrations_page))
         .route("/console/audit", get(audit_page))
         .route("/console/settings", get(settings_page))
@@ -237,7 +242,8 @@ async fn login(
     match console.auth.review(&form.token).await {
         Ok(user) => {
             tracing::info!(user = %user.name, "console: signed in");
-            let (id, _) = match console.auth.start(user) {
+            let credential = super::acting::Credential::new(&form.token);
+            let (id, _) = match console.auth.start(user, credential, &form.token) {
                 Ok(started) => started,
                 Err(e) => return login_form(Some(&e.to_string()), None),
             };
@@ -355,13 +361,42 @@ async fn passport_page(
         .passport(&ns, &name)
         .ok_or_else(|| not_found(&format!("Passport {ns}/{name}")))?;
     let signature = signature_status(&p.spec, &console.state.keys());
+    let investigation = investigation(&console, &p);
+    let summary = match (&console.llm, &investigation) {
+        (Some(llm), Some(inv)) => Some(llm.summarize(&format!("{ns}/{name}"), inv).await),
+        _ => None,
+    };
     let title = format!("{} {}", p.spec.service, p.spec.release);
     Ok(respond(
         &title,
         Nav::Releases,
         &s,
-        passports::detail(&p, &signature),
+        passports::detail(
+            &p,
+            &signature,
+            investigation.as_ref().map(|i| (i, summary.as_ref())),
+        ),
     ))
+}
+
+/// The investigation of a passport that does not allow promotion, against
+/// the earlier passports of its gate.
+fn investigation(
+    console: &Console,
+    p: &crate::api::Passport,
+) -> Option<crate::insights::Investigation> {
+    if p.spec.decision.allows_promotion() {
+        return None;
+    }
+    let key = crate::insights::passport_gate_key(p);
+    let namespaces = BTreeSet::from([key.0.to_string()]);
+    let history = console.state.passports_in(&namespaces);
+    let same_gate: Vec<&crate::api::PassportSpec> = history
+        .iter()
+        .filter(|o| crate::insights::passport_gate_key(o) == key)
+        .map(|o| &o.spec)
+        .collect();
+    Some(crate::insights::investigate(&p.spec, &same_gate))
 }
 
 #[derive(Deserialize)]
@@ -457,13 +492,21 @@ async fn gate_list(State(console): Shared, headers: HeaderMap) -> PageResult {
     ))
 }
 
+#[derive(Deserialize)]
+struct GateQuery {
+    /// The action just taken (`approved`), for its notice.
+    done: Option<String>,
+}
+
 async fn gate_page(
     State(console): Shared,
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<GateQuery>,
 ) -> PageResult {
     let s = session(&console, &headers).await?;
-    render_gate(&console, &s, &ns, &name, None, SimulatorResult::None).await
+    let done = q.done.as_deref();
+    render_gate(&console, &s, &ns, &name, None, SimulatorResult::None, done).await
 }
 
 async fn render_gate(
@@ -473,6 +516,7 @@ async fn render_gate(
     name: &str,
     policy_text: Option<String>,
     result: SimulatorResult,
+    done: Option<&str>,
 ) -> PageResult {
     require(console, s, ns, "get", "releasegates").await?;
     let gate = console
@@ -495,6 +539,7 @@ async fn render_gate(
             .unwrap_or_default()
     });
     let history = audit::gate_history(&gate);
+    let actions = actions::panel(console, s, &gate, done).await;
     let page = GatePage {
         gate: &gate,
         policy: policy.as_deref(),
@@ -503,6 +548,7 @@ async fn render_gate(
         policy_text: &text,
         result,
         history,
+        actions,
     };
     Ok(respond(
         &format!("Gate {name}"),
@@ -542,7 +588,7 @@ async fn simulate_gate(
     let result = match simulate::parse_policy(&form.policy) {
         Err(e) => SimulatorResult::Failed(e),
         Ok(spec) => {
-            let now = Timestamp::now();
+            let now = console.now();
             let gathered = match &console.connectors {
                 Some(c) => simulate::gather(c, &console.state, &gate, now).await,
                 None => simulate::Gathered {
@@ -576,7 +622,7 @@ async fn simulate_gate(
             }
         }
     };
-    render_gate(&console, &s, &ns, &name, Some(form.policy), result).await
+    render_gate(&console, &s, &ns, &name, Some(form.policy), result, None).await
 }
 
 async fn radar_page(State(console): Shared, headers: HeaderMap) -> PageResult {
@@ -591,7 +637,7 @@ async fn radar_page(State(console): Shared, headers: HeaderMap) -> PageResult {
         "Radar",
         Nav::Radar,
         &s,
-        radar::render(&console.state, &ns, Timestamp::now()),
+        radar::render(&console.state, &ns, console.now()),
     ))
 }
 
@@ -607,18 +653,45 @@ async fn metrics_page(
 ) -> PageResult {
     let s = session(&console, &headers).await?;
     let ns = visible(&console, &s, &["releasegates", "passports"]).await;
-    let days = q
-        .window
-        .as_deref()
-        .and_then(|w| w.trim_end_matches('d').parse::<i64>().ok())
-        .unwrap_or(30)
-        .clamp(1, 365);
+    let days = window_days(q.window.as_deref());
     Ok(respond(
         "Metrics",
         Nav::Metrics,
         &s,
-        metrics::render(&console.state, &ns, Timestamp::now(), days),
+        metrics::render(&console.state, &ns, console.now(), days),
     ))
+}
+
+/// `?window=30d` (default), from 1 to 365 days.
+fn window_days(window: Option<&str>) -> i64 {
+    window
+        .and_then(|w| w.trim_end_matches('d').parse::<i64>().ok())
+        .unwrap_or(30)
+        .clamp(1, 365)
+}
+
+/// The service scorecards of the Metrics page as CSV
+/// (`insights::scorecards_csv`), for the namespaces the viewer may read.
+async fn metrics_csv(
+    State(console): Shared,
+    headers: HeaderMap,
+    Query(q): Query<MetricsQuery>,
+) -> PageResult {
+    let s = session(&console, &headers).await?;
+    let ns = visible(&console, &s, &["releasegates", "passports"]).await;
+    let days = window_days(q.window.as_deref());
+    let m = metrics::compute(&console.state, &ns, console.now(), days);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"scorecards.csv\"",
+            ),
+        ],
+        crate::insights::scorecards_csv(&m),
+    )
+        .into_response())
 }
 
 async fn integrations_page(State(console): Shared, headers: HeaderMap) -> PageResult {
@@ -699,6 +772,9 @@ async fn settings_page(State(console): Shared, headers: HeaderMap) -> PageResult
         "Settings",
         Nav::Settings,
         &s,
-        settings::render(&console.settings, &trusted, &connectors),
+        html! {
+            (settings::render(&console.settings, &trusted, &connectors))
+            (settings::language_model(console.llm.as_ref().map(|l| l.describe())))
+        },
     ))
 }

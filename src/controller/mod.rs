@@ -23,6 +23,7 @@ pub mod passports;
 pub mod patch;
 pub mod reconcile;
 pub mod releases;
+pub mod requests;
 pub mod status;
 pub mod stores;
 

@@ -469,6 +469,13 @@ async fn update_status(
         },
     );
     let mut added = history::append(&mut new_status.history, recorded.entries.clone());
+    // ReleaseRequests (re-run, comment, approval request) join the history.
+    let requests = super::requests::pending(ctx, &deref.namespace, &deref.name);
+    let asked = requests
+        .iter()
+        .map(|r| super::requests::entry(r, passport_name, now))
+        .collect();
+    added.extend(history::append(&mut new_status.history, asked));
     // Notifications out, once the decision is on record; their outcome
     // travels in the same status write and never changes the decision.
     if old.and_then(|s| s.decision) != Some(document.decision) {
@@ -484,6 +491,7 @@ async fn update_status(
     new_status.audit = Some(recorded.cursor.clone());
     write_status(ctx, gate, &new_status).await?;
     grant_statuses(ctx, deref, evaluation, passport_name, now).await;
+    super::requests::handled(ctx, &deref.namespace, &requests, passport_name, now).await;
     let release = ReleaseLabels {
         namespace: deref.namespace.clone(),
         service: gate.spec.service.clone(),
@@ -895,8 +903,10 @@ async fn collect(
                 connector: connector.clone(),
             })
             .observe(started.elapsed().as_secs_f64());
+        let mut signals = None;
         let (health, message, observed) = match result {
             Ok(Some(doc)) => {
+                signals = Some(crate::connectors::radar_signals(&scope.spec, &doc));
                 let message = format!("read {} facts", doc.facts.len());
                 ctx.metrics
                     .evidence_age
@@ -949,7 +959,13 @@ async fn collect(
                 (err.health(), message, None)
             }
         };
-        scope_status(ctx, &scopes, &scope, health, &message, observed, now).await;
+        let read = ScopeRead {
+            health,
+            message: &message,
+            observed,
+            signals,
+        };
+        scope_status(ctx, &scopes, &scope, read, now).await;
         if matches!(
             scope.spec.connector,
             ConnectorKind::Slack | ConnectorKind::Email
@@ -1055,16 +1071,31 @@ async fn notifications(
     futures::future::join_all(sends).await
 }
 
+/// What one read of a ConnectorScope found.
+struct ScopeRead<'a> {
+    health: ConnectorHealth,
+    message: &'a str,
+    observed: Option<Timestamp>,
+    /// The Radar rows of this read; `None` keeps the last ones (their age
+    /// shows in `lastObservedAt`).
+    signals: Option<Vec<crate::api::RadarSignal>>,
+}
+
 async fn scope_status(
     ctx: &Context,
     api: &Api<ConnectorScope>,
     scope: &ConnectorScope,
-    health: ConnectorHealth,
-    message: &str,
-    observed: Option<Timestamp>,
+    read: ScopeRead<'_>,
     now: Timestamp,
 ) {
+    let ScopeRead {
+        health,
+        message,
+        observed,
+        signals,
+    } = read;
     let old = scope.status.clone().unwrap_or_default();
+    let signals = signals.unwrap_or_else(|| old.signals.clone());
     let mut conditions = Vec::new();
     status::set_condition(
         &mut conditions,
@@ -1088,6 +1119,7 @@ async fn scope_status(
             "lastObservedAt": observed.or(old.last_observed_at),
             "message": message,
             "conditions": conditions,
+            "signals": signals,
         }
     });
     if old.health != Some(health) && health != ConnectorHealth::Healthy {

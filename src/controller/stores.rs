@@ -20,7 +20,8 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::api::{
-    ConnectorScope, ENFORCE_LABEL, HistoryType, Passport, Policy, ReleaseApproval, ReleaseWaiver,
+    ConnectorScope, ENFORCE_LABEL, HistoryType, Passport, Policy, ReleaseApproval, ReleaseRequest,
+    ReleaseWaiver,
 };
 use crate::insights::history::AdmissionEvent;
 
@@ -46,6 +47,7 @@ pub struct Stores {
     waivers: Store<ReleaseWaiver>,
     namespaces: Store<PartialObjectMeta<Namespace>>,
     events: Store<Event>,
+    requests: Store<ReleaseRequest>,
 }
 
 /// A stream of gates to re-evaluate.
@@ -60,6 +62,22 @@ impl Stores {
         let (waivers, waivers_writer) = reflector::store();
         let (namespaces, namespaces_writer) = reflector::store();
         let (events, events_writer) = reflector::store();
+        let (requests, requests_writer) = reflector::store();
+        let request_triggers = watcher(
+            Api::<ReleaseRequest>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(requests_writer)
+        .applied_objects()
+        .filter_map(|r| async move {
+            let r = r.ok()?;
+            // Handled ones change only by their status: nothing to do.
+            if r.status.as_ref().is_some_and(|s| s.handled_at.is_some()) {
+                return None;
+            }
+            Some(ObjectRef::new(&r.spec.gate).within(&r.namespace()?))
+        });
         let (policies, policies_writer) = reflector::store();
         let (scopes, scopes_writer) = reflector::store();
         let deleted_passports = Arc::new(Mutex::new(HashSet::new()));
@@ -203,6 +221,7 @@ impl Stores {
             waivers,
             namespaces,
             events,
+            requests,
         };
         let triggers: Vec<Triggers> = vec![
             Box::pin(policy_triggers),
@@ -212,6 +231,7 @@ impl Stores {
             Box::pin(waiver_triggers),
             Box::pin(namespace_triggers),
             Box::pin(event_triggers),
+            Box::pin(request_triggers),
         ];
         (stores, triggers)
     }
@@ -226,6 +246,7 @@ impl Stores {
         let _ = tokio::time::timeout(limit, self.waivers.wait_until_ready()).await;
         let _ = tokio::time::timeout(limit, self.namespaces.wait_until_ready()).await;
         let _ = tokio::time::timeout(limit, self.events.wait_until_ready()).await;
+        let _ = tokio::time::timeout(limit, self.requests.wait_until_ready()).await;
     }
 
     /// Policy `namespace/name`, from the cache.
@@ -274,6 +295,15 @@ impl Stores {
             .state()
             .into_iter()
             .filter(|w| w.spec.gate == gate && w.namespace().as_deref() == Some(namespace))
+            .collect()
+    }
+
+    /// The ReleaseRequests of gate `namespace/gate`.
+    pub fn requests_of(&self, namespace: &str, gate: &str) -> Vec<Arc<ReleaseRequest>> {
+        self.requests
+            .state()
+            .into_iter()
+            .filter(|r| r.spec.gate == gate && r.namespace().as_deref() == Some(namespace))
             .collect()
     }
 

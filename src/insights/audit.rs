@@ -239,7 +239,7 @@ pub fn audit_csv(events: &[AuditEvent]) -> String {
 
 /// A CSV field (RFC 4180); a leading formula character is neutralised with
 /// `'` so spreadsheets do not evaluate it.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}")
     } else {

@@ -28,6 +28,11 @@
 //!   evidence).
 //!
 //! Passports count in the window by `generatedAt`.
+//!
+//! Each summary also carries a **timeline**: the window cut into periods
+//! (days for windows up to 14 days, else weeks), with the promotions, the
+//! failed promotions and the held passports of each: what the console's
+//! scorecard charts draw. [`scorecards_csv`] writes the same numbers as CSV.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -141,6 +146,58 @@ pub struct MetricsSummary {
     pub evidence: EvidenceCompleteness,
     /// By connector name.
     pub connectors: Vec<ConnectorReliability>,
+    /// The window in periods, oldest first.
+    pub timeline: Vec<Period>,
+}
+
+/// One period of the window.
+#[derive(Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Period {
+    /// Start of the period (exclusive, like the window's).
+    pub start: Timestamp,
+    /// Length of the period in seconds.
+    pub seconds: i64,
+    /// Promotions in the period.
+    pub deployments: u64,
+    /// Of which later followed by ROLLBACK_RECOMMENDED.
+    pub failed_deployments: u64,
+    /// Passports of the period that did not allow promotion.
+    pub held: u64,
+}
+
+/// The window and how it is cut into periods.
+#[derive(Clone, Copy)]
+struct Window {
+    since: Timestamp,
+    length: SignedDuration,
+    period: SignedDuration,
+}
+
+impl Window {
+    fn new(now: Timestamp, length: SignedDuration) -> Self {
+        let period = if length <= SignedDuration::from_hours(24 * 14) {
+            SignedDuration::from_hours(24)
+        } else {
+            SignedDuration::from_hours(24 * 7)
+        };
+        Window {
+            since: now - length,
+            length,
+            period,
+        }
+    }
+
+    fn periods(&self) -> usize {
+        let (len, p) = (self.length.as_secs(), self.period.as_secs().max(1));
+        (len.max(0) as usize).div_ceil(p as usize).max(1)
+    }
+
+    /// The period `t` (inside the window) falls in.
+    fn index(&self, t: Timestamp) -> usize {
+        let offset = t.duration_since(self.since).as_secs().max(1) - 1;
+        ((offset / self.period.as_secs().max(1)) as usize).min(self.periods() - 1)
+    }
 }
 
 /// The metrics of one (namespace, service, environment).
@@ -186,6 +243,8 @@ struct Raw<'a> {
     evidence: u64,
     fresh: u64,
     connectors: BTreeMap<&'a str, [u64; 3]>,
+    /// By period index: promotions, failed promotions, held passports.
+    timeline: BTreeMap<usize, [u64; 3]>,
 }
 
 impl<'a> Raw<'a> {
@@ -215,10 +274,29 @@ impl<'a> Raw<'a> {
                 e[i] += v[i];
             }
         }
+        for (p, v) in &o.timeline {
+            let e = self.timeline.entry(*p).or_default();
+            for i in 0..3 {
+                e[i] += v[i];
+            }
+        }
     }
 
-    fn summary(self, window: SignedDuration) -> MetricsSummary {
-        let days = window.as_secs_f64() / 86_400.0;
+    fn summary(self, window: Window) -> MetricsSummary {
+        let days = window.length.as_secs_f64() / 86_400.0;
+        let timeline = (0..window.periods())
+            .map(|i| {
+                let [deployments, failed_deployments, held] =
+                    self.timeline.get(&i).copied().unwrap_or_default();
+                Period {
+                    start: window.since + window.period * i as i32,
+                    seconds: window.period.as_secs(),
+                    deployments,
+                    failed_deployments,
+                    held,
+                }
+            })
+            .collect();
         let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
         let mut holds: Vec<HoldReason> = self
             .holds
@@ -266,6 +344,7 @@ impl<'a> Raw<'a> {
                     },
                 )
                 .collect(),
+            timeline,
         }
     }
 }
@@ -279,7 +358,8 @@ pub fn release_metrics(
     now: Timestamp,
     window: SignedDuration,
 ) -> ReleaseMetrics {
-    let since = now - window;
+    let win = Window::new(now, window);
+    let since = win.since;
     let in_window = |t: Timestamp| t > since && t <= now;
     let gates_by_key: HashMap<(&str, &str), &ReleaseGate> =
         gates.iter().map(|g| (gate_key(g), *g)).collect();
@@ -352,6 +432,7 @@ pub fn release_metrics(
                 r.connectors.entry(c).or_default()[2] += 1;
             }
             if !s.decision.allows_promotion() {
+                r.timeline.entry(win.index(s.generated_at)).or_default()[2] += 1;
                 for x in s.policy_results.iter().filter(|x| failing(x)) {
                     let e = r.holds.entry(x.id.as_str()).or_insert((&x.label, 0));
                     e.0 = &x.label;
@@ -431,6 +512,8 @@ pub fn release_metrics(
         }
         let r = raw.entry(*group).or_default();
         r.deployments += 1;
+        let period = win.index(*at);
+        r.timeline.entry(period).or_default()[0] += 1;
         if let Some(c) = commit {
             let lead = at.duration_since(*c);
             if !lead.is_negative() {
@@ -442,6 +525,7 @@ pub fn release_metrics(
             .is_some_and(|times| times.iter().any(|t| t >= at))
         {
             r.failed += 1;
+            r.timeline.entry(period).or_default()[1] += 1;
         }
     }
 
@@ -454,14 +538,87 @@ pub fn release_metrics(
                 namespace: namespace.to_string(),
                 service: service.to_string(),
                 environment: environment.to_string(),
-                metrics: r.summary(window),
+                metrics: r.summary(win),
             }
         })
         .collect();
     ReleaseMetrics {
         now,
         window_seconds: window.as_secs(),
-        total: total.summary(window),
+        total: total.summary(win),
         groups,
     }
+}
+
+/// The columns of [`scorecards_csv`].
+pub const SCORECARD_COLUMNS: &[&str] = &[
+    "namespace",
+    "service",
+    "environment",
+    "deployments",
+    "deployments_per_day",
+    "lead_time_p50_seconds",
+    "lead_time_p90_seconds",
+    "failed_deployments",
+    "change_failure_rate",
+    "rollback_recommended",
+    "time_to_restore_p50_seconds",
+    "time_to_restore_p90_seconds",
+    "open_incidents",
+    "approval_wait_p50_seconds",
+    "approval_wait_p90_seconds",
+    "passports",
+    "mean_confidence",
+    "evidence_fresh_ratio",
+    "hold_reasons",
+];
+
+/// The service scorecards as CSV (RFC 4180): one row per (namespace,
+/// service, environment), then a row `*,*,*` for everything. Numbers are
+/// written exactly as computed (shortest text that reads back to the same
+/// value); a missing value is an empty field; `hold_reasons` is
+/// `rule:count` pairs separated by `;`, most frequent first.
+pub fn scorecards_csv(m: &ReleaseMetrics) -> String {
+    let mut out = SCORECARD_COLUMNS.join(",");
+    out.push('\n');
+    let all = GroupMetrics {
+        namespace: "*".into(),
+        service: "*".into(),
+        environment: "*".into(),
+        metrics: m.total.clone(),
+    };
+    for g in m.groups.iter().chain(std::iter::once(&all)) {
+        let x = &g.metrics;
+        let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let holds: Vec<String> = x
+            .hold_reasons
+            .iter()
+            .map(|h| format!("{}:{}", h.rule, h.count))
+            .collect();
+        let fields = [
+            g.namespace.clone(),
+            g.service.clone(),
+            g.environment.clone(),
+            x.deployments.to_string(),
+            x.deployments_per_day.to_string(),
+            num(x.lead_time.p50_seconds),
+            num(x.lead_time.p90_seconds),
+            x.failed_deployments.to_string(),
+            num(x.change_failure_rate),
+            x.rollback_recommended.to_string(),
+            num(x.time_to_restore.p50_seconds),
+            num(x.time_to_restore.p90_seconds),
+            x.open_incidents.to_string(),
+            num(x.approval_wait.p50_seconds),
+            num(x.approval_wait.p90_seconds),
+            x.evidence.passports.to_string(),
+            num(x.evidence.mean_confidence),
+            num(x.evidence.fresh_ratio),
+            holds.join(";"),
+        ];
+        let row: Vec<String> = fields.iter().map(|f| super::audit::csv_field(f)).collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
 }

@@ -7,15 +7,17 @@
 pub mod audit;
 pub mod graduation;
 pub mod history;
+pub mod investigation;
 pub mod metrics;
 
 pub use audit::{
     AuditEvent, audit_csv, audit_from_event, audit_from_gate, audit_json, merge_audit,
 };
 pub use graduation::{GateGraduation, GraduationReport, WouldDeny, graduation};
+pub use investigation::{Investigation, investigate};
 pub use metrics::{
     ConnectorReliability, DurationStats, EvidenceCompleteness, GroupMetrics, HoldReason,
-    MetricsSummary, ReleaseMetrics, release_metrics,
+    MetricsSummary, Period, ReleaseMetrics, SCORECARD_COLUMNS, release_metrics, scorecards_csv,
 };
 
 use std::borrow::Cow;

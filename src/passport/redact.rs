@@ -81,6 +81,12 @@ const RULES: &[(&str, &str)] = &[
         r"(?i)\b(bearer|basic|token|digest|negotiate|apikey|sso-key|geniekey)(\s+|\s*=\s*)[A-Za-z0-9._~+/=:\-]{6,}",
         "${1} [redacted]",
     ),
+    // `OAuth <key>` (Statuspage's API keys): long values only, so prose
+    // such as "OAuth clients" stays readable.
+    (
+        r"(?i)\b(oauth)(\s+|\s*=\s*)[A-Za-z0-9._~+/=\-]{20,}",
+        "${1} [redacted]",
+    ),
     // Command-line flags (a flag starts a word: `pagerduty-token not found`
     // names a Secret, it passes no value).
     (

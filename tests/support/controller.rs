@@ -65,6 +65,17 @@ pub fn start_as(
     identity: &str,
     extra: &[&str],
 ) -> ControllerProcess {
+    start_with_env(kubeconfig, lease, identity, extra, &[])
+}
+
+/// Starts a controller with extra environment variables.
+pub fn start_with_env(
+    kubeconfig: &std::path::Path,
+    lease: &str,
+    identity: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> ControllerProcess {
     let log = std::env::temp_dir().join(format!(
         "rp-controller-{identity}-{}.log",
         std::process::id()
@@ -88,6 +99,7 @@ pub fn start_as(
         ])
         .args(extra)
         .env("RUST_LOG", "info,kube=warn")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(file.try_clone().expect("log file"))
         .stderr(file)

@@ -38,8 +38,8 @@ fn kubeconfig_for(label: &str, token: &str) -> PathBuf {
     path
 }
 
-/// A user of the static token file (`alice`, `bob`, `carol`, `dave`).
-pub fn user(name: &str) -> Identity {
+/// The token of a user of the static token file.
+pub fn static_token(name: &str) -> String {
     let env = super::cluster();
     let dir = env
         .kubeconfig
@@ -52,14 +52,19 @@ pub fn user(name: &str) -> Identity {
             dir.join("pki/tokens.csv").display()
         )
     });
-    let token = tokens
+    tokens
         .lines()
         .find_map(|l| {
             let mut fields = l.split(',');
             let token = fields.next()?;
             (fields.next()? == name).then(|| token.to_string())
         })
-        .unwrap_or_else(|| panic!("no user {name} in the static token file"));
+        .unwrap_or_else(|| panic!("no user {name} in the static token file"))
+}
+
+/// A user of the static token file (`alice`, `bob`, `carol`, `dave`).
+pub fn user(name: &str) -> Identity {
+    let token = static_token(name);
     let identity = Identity {
         username: name.to_string(),
         kubeconfig: kubeconfig_for(name, &token),

@@ -5,6 +5,7 @@
 //! fake one. The one-node cluster has a suite of its own (`e2e/suite/`).
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod controller;
 pub mod identities;
 pub mod replay;

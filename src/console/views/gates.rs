@@ -63,6 +63,8 @@ pub struct GatePage<'a> {
     pub policy_text: &'a str,
     pub result: SimulatorResult,
     pub history: Markup,
+    /// The actions the person may take here ([`super::actions::panel`]).
+    pub actions: Markup,
 }
 
 fn rule_row(r: &PolicyRule) -> Markup {
@@ -128,6 +130,7 @@ pub fn detail(page: &GatePage<'_>) -> Markup {
                 p { "Failing checks: " strong #failing-checks { (st.failing_checks.join(", ")) } }
             }
         }
+        (page.actions)
         h2 { "Approvals and waivers" }
         div.panel {
             @let approvals = current.map(|c| c.spec.approvals.as_slice()).unwrap_or_default();
@@ -155,7 +158,7 @@ pub fn detail(page: &GatePage<'_>) -> Markup {
                 p { "Proven releases (rollback targets): "
                     @for (i, r) in st.proven_releases.iter().enumerate() { @if i > 0 { ", " } strong { (r.release) } " " span.mono { (r.digest) } } }
             }
-            p.muted { "Approvals and waivers are ReleaseApproval and ReleaseWaiver objects, created by people holding the approve or waive verb on the gate (releasepassport approve, releasepassport waive); the console is read-only." }
+            p.muted { "Approvals and waivers are ReleaseApproval and ReleaseWaiver objects, created by people holding the approve or waive verb on the gate (releasepassport approve, releasepassport waive, or Approve above)." }
         }
         h2 { "Policy rules" }
         div.panel {

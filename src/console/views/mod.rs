@@ -1,8 +1,10 @@
 //! Server-rendered pages (maud: escaped by construction).
 
+pub mod actions;
 pub mod audit;
 pub mod gates;
 pub mod integrations;
+pub mod investigation;
 pub mod layout;
 pub mod metrics;
 pub mod overview;

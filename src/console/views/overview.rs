@@ -65,6 +65,7 @@ pub fn render(state: &ConsoleState, visible: &BTreeSet<String>) -> Markup {
             div.card { div.n { (gates.len()) } div.l { "Gates" } }
             div.card { div.n { (recent.len()) } div.l { "Passports" } }
         }
+        (first_passport(&first_passport_progress(state, visible)))
         h2 { "Held or blocked releases" }
         div.panel {
             @if held.is_empty() { (empty("Nothing is held or blocked.")) } @else {
@@ -157,5 +158,147 @@ pub fn render(state: &ConsoleState, visible: &BTreeSet<String>) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// How far a namespace without a passport is on the way to its first one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstPassport {
+    pub namespace: String,
+    pub policy: bool,
+    pub connector_scopes: bool,
+    pub release_gate: bool,
+    /// The gate has been evaluated (a passport is on its way or refused: see its conditions).
+    pub evaluated: bool,
+}
+
+/// The visible namespaces that have started (a Policy, ConnectorScope or
+/// ReleaseGate) but have no Passport yet.
+pub fn first_passport_progress(
+    state: &ConsoleState,
+    visible: &BTreeSet<String>,
+) -> Vec<FirstPassport> {
+    let with_passport: BTreeSet<String> = state
+        .passports_in(visible)
+        .iter()
+        .filter_map(|p| p.namespace())
+        .collect();
+    let in_ns = |ns: &String| {
+        let one = BTreeSet::from([ns.clone()]);
+        let gates = state.gates_in(&one);
+        FirstPassport {
+            namespace: ns.clone(),
+            policy: !state.policies_in(&one).is_empty(),
+            connector_scopes: !state.scopes_in(&one).is_empty(),
+            release_gate: !gates.is_empty(),
+            evaluated: gates
+                .iter()
+                .any(|g| g.status.as_ref().is_some_and(|s| s.evaluated_at.is_some())),
+        }
+    };
+    visible
+        .iter()
+        .filter(|ns| !with_passport.contains(*ns))
+        .map(in_ns)
+        .collect()
+}
+
+fn step(done: bool, name: &str) -> Markup {
+    html! {
+        td data-step=(name) data-done=(done) {
+            @if done { span.h-ok { "done" } } @else { span.h-bad { "to do" } }
+        }
+    }
+}
+
+/// The "first passport" panel; nothing when every namespace has one.
+fn first_passport(progress: &[FirstPassport]) -> Markup {
+    html! {
+        @if !progress.is_empty() {
+            h2 { "First passport" }
+            div.panel #first-passport {
+                p.muted {
+                    "Namespaces on their way to a first passport. "
+                    code { "releasepassport init -n NAMESPACE --service NAME" }
+                    " writes what is missing from what the namespace runs (see docs/cli.md)."
+                }
+                table {
+                    thead { tr { th { "Namespace" } th { "Policy" } th { "ConnectorScopes" } th { "ReleaseGate" } th { "First passport" } th { "Next" } } }
+                    tbody { @for p in progress {
+                        tr data-namespace=(p.namespace) {
+                            td { (p.namespace) }
+                            (step(p.policy, "policy"))
+                            (step(p.connector_scopes, "connector-scopes"))
+                            (step(p.release_gate, "release-gate"))
+                            (step(false, "passport"))
+                            td {
+                                @if !(p.policy && p.connector_scopes && p.release_gate) {
+                                    code { "releasepassport init -n " (p.namespace) " --service NAME" }
+                                } @else if p.evaluated {
+                                    "The gate was evaluated without a passport: see its conditions."
+                                } @else {
+                                    "Waiting for the operator's first evaluation."
+                                }
+                            }
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod first_passport_tests {
+    use super::*;
+    use crate::api::{ConnectorScope, Passport, Policy};
+
+    fn object<T: serde::de::DeserializeOwned>(kind: &str, ns: &str, spec: serde_json::Value) -> T {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "releasepassport.io/v1alpha1", "kind": kind,
+            "metadata": {"name": "payment-api-production", "namespace": ns}, "spec": spec,
+        }))
+        .expect(kind)
+    }
+
+    #[test]
+    fn namespaces_without_a_passport_show_which_steps_are_done() {
+        let policy: Policy = object("Policy", "new", serde_json::json!({"rules": []}));
+        let scope: ConnectorScope = object(
+            "ConnectorScope",
+            "new",
+            serde_json::json!({"connector": "ingest"}),
+        );
+        let mut passport: Passport =
+            serde_saphyr::from_str(include_str!("../../../examples/passport.yaml"))
+                .expect("examples/passport.yaml");
+        passport.metadata.namespace = Some("old".into());
+        let state = ConsoleState::from_objects(
+            vec![],
+            vec![passport],
+            vec![policy],
+            vec![scope],
+            vec![],
+            Default::default(),
+        );
+        let visible = BTreeSet::from(["new".to_string(), "old".to_string()]);
+        let progress = first_passport_progress(&state, &visible);
+        assert_eq!(
+            progress,
+            [FirstPassport {
+                namespace: "new".into(),
+                policy: true,
+                connector_scopes: true,
+                release_gate: false,
+                evaluated: false,
+            }]
+        );
+        let page = first_passport(&progress).into_string();
+        assert!(
+            page.contains(r#"data-step="release-gate" data-done="false""#),
+            "{page}"
+        );
+        assert!(page.contains("releasepassport init -n new --service NAME"));
+        assert!(first_passport(&[]).into_string().is_empty());
     }
 }

@@ -123,7 +123,14 @@ pub enum SignatureStatus {
 }
 
 /// One passport.
-pub fn detail(p: &Passport, signature: &SignatureStatus) -> Markup {
+pub fn detail(
+    p: &Passport,
+    signature: &SignatureStatus,
+    investigation: Option<(
+        &crate::insights::Investigation,
+        Option<&crate::console::llm::Summary>,
+    )>,
+) -> Markup {
     let s = &p.spec;
     let ns = p.namespace().unwrap_or_default();
     let name = p.name_any();
@@ -172,6 +179,10 @@ pub fn detail(p: &Passport, signature: &SignatureStatus) -> Markup {
             @if s.next_actions.is_empty() { (empty("None: nothing blocks this release.")) } @else {
                 ol.actions #next-actions { @for a in &s.next_actions { li { (a) } } }
             }
+        }
+        @if let Some((inv, summary)) = investigation {
+            (super::investigation::section(inv))
+            @if let Some(summary) = summary { (super::investigation::model_summary(summary)) }
         }
         h2 { "Policy results" }
         div.panel {

@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use maud::{Markup, html};
 
 use super::layout::{empty, gate_href, maybe_decision, time};
-use crate::api::ConnectorHealth;
+use crate::api::{ConnectorHealth, ConnectorKind, ConnectorScope};
 use crate::console::state::ConsoleState;
 
 /// The radar page body.
@@ -57,6 +57,8 @@ pub fn render(state: &ConsoleState, visible: &BTreeSet<String>, now: Timestamp) 
                 }
             }
         }
+        (signals(&scopes, ConnectorKind::Journey, now))
+        (signals(&scopes, ConnectorKind::Statuspage, now))
         h2 { "Connector freshness" }
         div.panel {
             @if scopes.is_empty() { (empty("No ConnectorScope configured.")) } @else {
@@ -76,5 +78,74 @@ pub fn render(state: &ConsoleState, visible: &BTreeSet<String>, now: Timestamp) 
                 }
             }
         }
+    }
+}
+
+/// Journey checks or third-party signals: each check the scope's last read
+/// found, with its age against the scope's maximum age and its confidence
+/// (the check's own, none once stale or when the connector failed).
+fn signals(
+    scopes: &[std::sync::Arc<ConnectorScope>],
+    kind: ConnectorKind,
+    now: Timestamp,
+) -> Markup {
+    let (title, id, none) = match kind {
+        ConnectorKind::Journey => (
+            "Journey checks",
+            "journey-checks",
+            "No journey connector configured: add a ConnectorScope with connector journey (docs/connectors.md).",
+        ),
+        _ => (
+            "Third-party signals",
+            "third-party-signals",
+            "No dependency status page configured: add a ConnectorScope with connector statuspage (docs/connectors.md).",
+        ),
+    };
+    let scopes: Vec<_> = scopes.iter().filter(|s| s.spec.connector == kind).collect();
+    html! {
+        h2 { (title) }
+        div.panel {
+            @if scopes.is_empty() { (empty(none)) } @else {
+                table id=(id) {
+                    thead { tr { th { "Scope" } th { "Check" } th { "State" } th.hide-narrow { "Observed" } th { "Age" } th { "Confidence" } } }
+                    tbody { @for s in &scopes {
+                        @let st = s.status.clone().unwrap_or_default();
+                        @let max = s.spec.max_age_seconds.unwrap_or(crate::engine::DEFAULT_MAX_AGE_SECONDS);
+                        @let age = st.last_observed_at.map(|t| now.duration_since(t).as_secs().max(0));
+                        @let fresh = age.is_some_and(|a| a <= max);
+                        @let healthy = st.health == Some(ConnectorHealth::Healthy);
+                        @let name = format!("{}/{}", s.namespace().unwrap_or_default(), s.name_any());
+                        @if !healthy && st.signals.is_empty() {
+                            tr data-scope=(name) {
+                                td { (name) }
+                                td { span.muted { "—" } }
+                                td.h-bad { (st.health.map(|h| h.as_str()).unwrap_or("not read yet")) }
+                                td.hide-narrow { (st.message.clone().unwrap_or_default()) }
+                                td { (age_text(age, max)) }
+                                td.confidence { "0%" }
+                            }
+                        }
+                        @for sig in &st.signals {
+                            @let confidence = if fresh && healthy { sig.confidence } else { 0 };
+                            tr data-scope=(name) data-check=(sig.name) {
+                                td { (name) }
+                                td { (sig.name) }
+                                td class=(match sig.state.as_str() { "pass" => "s-pass", "warn" => "s-stale", _ => "s-fail" }) { (sig.state) }
+                                td.hide-narrow { (sig.detail) }
+                                td class=(if fresh { "" } else { "s-stale" }) { (age_text(age, max)) }
+                                td.confidence { (confidence) "%" }
+                            }
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}
+
+fn age_text(age: Option<i64>, max: i64) -> String {
+    match age {
+        Some(a) => format!("{a}s (max {max}s)"),
+        None => format!("never (max {max}s)"),
     }
 }

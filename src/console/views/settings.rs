@@ -66,6 +66,25 @@ pub fn render(
     }
 }
 
+/// The language-model summary's configuration (never its key).
+pub fn language_model(described: Option<crate::console::llm::Described>) -> Markup {
+    html! {
+        h2 { "Language-model summary" }
+        div.panel #llm-settings { dl.kv {
+            @match described {
+                None => { dt { "State" } dd { "off: nothing is sent anywhere" } },
+                Some(d) => {
+                    dt { "State" } dd { "on: investigations are summarised beside the deterministic one, never changing a decision" }
+                    dt { "Endpoint" } dd.mono { (d.url) }
+                    dt { "Model" } dd.mono { (d.model) }
+                    dt { "API key" } dd { @if d.key { "from a file (content never shown)" } @else { "none" } }
+                    dt { "Timeout" } dd { (d.timeout_seconds) "s" }
+                },
+            }
+        } }
+    }
+}
+
 /// The sign-in page.
 pub fn login(error: Option<&str>, nonce: &str, notice: Option<&str>) -> Markup {
     bare(
