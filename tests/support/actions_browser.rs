@@ -3,11 +3,10 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use fantoccini::{Client as Browser, Locator};
 use serde_json::json;
 
 use super::support::controller as ctl;
@@ -21,50 +20,12 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-pub struct Driver {
-    process: Child,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-pub fn find_binary(name: &str, install_hint: &str) -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| panic!("{name} not found on PATH: {install_hint}"))
-}
+pub use super::support::browser::Driver;
 
 /// Starts chromedriver and a headless Chromium session that downloads into `downloads`.
 pub async fn browser(downloads: &Path) -> (Driver, Browser) {
-    let hint = "run `make deps` (bash hack/install-deps.sh chromium installs Debian chromium and chromium-driver)";
-    let chromedriver = find_binary("chromedriver", hint);
-    let chromium = find_binary("chromium", hint);
-    let port = free_port();
-    let process = Command::new(chromedriver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting chromedriver");
-    let driver = Driver { process };
-    let status = format!("http://127.0.0.1:{port}/status");
-    ctl::eventually(LIMIT, "chromedriver to listen", || {
-        let status = status.clone();
-        async move {
-            reqwest::get(&status)
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        }
-    })
-    .await;
+    let chromium = super::support::browser::find_binary("chromium");
+    let (driver, port) = super::support::browser::driver().await;
     let profile = downloads.join("profile");
     let caps = json!({
         "browserName": "chrome",
@@ -83,14 +44,7 @@ pub async fn browser(downloads: &Path) -> (Driver, Browser) {
             },
         }
     });
-    let caps = caps.as_object().cloned().expect("capabilities");
-    let client = ClientBuilder::rustls()
-        .expect("rustls")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session in headless Chromium");
-    (driver, client)
+    (driver, super::support::browser::session(port, caps).await)
 }
 
 pub async fn text(b: &Browser, css: &str) -> String {

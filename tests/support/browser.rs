@@ -21,7 +21,8 @@ impl Drop for Driver {
     }
 }
 
-fn find_binary(name: &str) -> PathBuf {
+/// A binary of the browser packages, from PATH.
+pub fn find_binary(name: &str) -> PathBuf {
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -32,9 +33,8 @@ fn find_binary(name: &str) -> PathBuf {
         })
 }
 
-/// Starts chromedriver and a headless Chromium session of `width`×`height`,
-/// its profile under `dir`.
-pub async fn start(dir: &Path, width: u32, height: u32) -> (Driver, Client) {
+/// Starts chromedriver on a free port and waits until it answers.
+pub async fn driver() -> (Driver, u16) {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -57,6 +57,24 @@ pub async fn start(dir: &Path, width: u32, height: u32) -> (Driver, Client) {
         }
     })
     .await;
+    (driver, port)
+}
+
+/// A WebDriver session on the chromedriver at `port` with these capabilities.
+pub async fn session(port: u16, caps: serde_json::Value) -> Client {
+    let caps = caps.as_object().cloned().expect("capabilities");
+    ClientBuilder::rustls()
+        .expect("rustls")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session in headless Chromium")
+}
+
+/// Starts chromedriver and a headless Chromium session of `width`×`height`,
+/// its profile under `dir`.
+pub async fn start(dir: &Path, width: u32, height: u32) -> (Driver, Client) {
+    let (driver, port) = driver().await;
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
@@ -70,12 +88,5 @@ pub async fn start(dir: &Path, width: u32, height: u32) -> (Driver, Client) {
             ],
         }
     });
-    let caps = caps.as_object().cloned().expect("capabilities");
-    let client = ClientBuilder::rustls()
-        .expect("rustls")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session in headless Chromium");
-    (driver, client)
+    (driver, session(port, caps).await)
 }
