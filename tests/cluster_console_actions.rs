@@ -14,63 +14,11 @@ use browser::{LIMIT, click, cookie_value, form, page_with, set_cookie, text, typ
 use fantoccini::Locator;
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use releasepassport::api::*;
-use serde_json::json;
+use support::approval_gate::{GATE, IMAGE, decided, seed};
 use support::controller as ctl;
 use support::identities as ids;
-
-const IMAGE: &str = "registry.example.com/payment-api@sha256:4444444444444444444444444444444444444444444444444444444444444444";
-const ROLLBACK_IMAGE: &str = "registry.example.com/payment-api@sha256:5555555555555555555555555555555555555555555555555555555555555555";
-const GATE: &str = "payment-api-production";
-
-/// Everything passes but the change approval: REQUIRE_APPROVAL.
-async fn seed(client: &Client, ns: &str) {
-    let mut policy = support::ci_policy();
-    policy.spec.rules.retain(|r| r.id != "deployment-ready");
-    policy.metadata.name = Some("payment-api-policy".into());
-    Api::<Policy>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &policy)
-        .await
-        .expect("policy");
-    let now = jiff::Timestamp::now();
-    let gate: ReleaseGate = serde_json::from_value(json!({
-        "apiVersion": "releasepassport.io/v1alpha1", "kind": "ReleaseGate",
-        "metadata": {"name": GATE},
-        "spec": {
-            "service": "payment-api", "release": "v2.18.4", "environment": "production", "mode": "shadow",
-            "policyRef": {"name": "payment-api-policy"},
-            "artifact": {"image": IMAGE, "sourceSha": "9c1e4b7f2a8d3e6c5b4a3f2e1d0c9b8a7f6e5d4c"},
-            "rollback": {"release": "v2.17.9", "image": ROLLBACK_IMAGE},
-            "evidence": [
-                {"connector": "ci-argocd", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
-                 "facts": [{"name": "sync_status", "value": "Synced"}]},
-                {"connector": "ci-prometheus", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
-                 "facts": [{"name": "error_rate", "value": "0.4%"}]},
-                {"connector": "ingest", "freshness": {"observedAt": now, "maxAgeSeconds": 3600},
-                 "facts": [{"name": "active_sev1_incidents", "value": 0},
-                           {"name": "change_approval_linked", "value": false}]}
-            ]
-        }
-    }))
-    .expect("gate");
-    Api::<ReleaseGate>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &gate)
-        .await
-        .expect("create gate");
-}
-
-async fn decided(client: &Client, ns: &str, want: Decision) -> ReleaseGate {
-    let api: Api<ReleaseGate> = Api::namespaced(client.clone(), ns);
-    ctl::eventually(LIMIT, &format!("{ns}/{GATE} to decide {want}"), || {
-        let api = api.clone();
-        async move {
-            let g = api.get(GATE).await.ok()?;
-            (g.status.as_ref()?.decision? == want).then_some(g)
-        }
-    })
-    .await
-}
 
 /// A ServiceAccount that may read the project's resources in `ns` only.
 fn reader(ns: &str, name: &str) -> String {
@@ -243,17 +191,7 @@ async fn cluster_console_approves_as_the_signed_in_person() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");
-    ctl::eventually(LIMIT, "the console to serve", || {
-        let (http, url) = (http.clone(), format!("{base}/console/login"));
-        async move {
-            http.get(&url)
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        }
-    })
-    .await;
+    browser::serving(&http, &base).await;
 
     // A reader: no Approve button, and a POST with the session's own CSRF
     // token is refused (the SubjectAccessReview says no) with nothing created.

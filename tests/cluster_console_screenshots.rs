@@ -182,6 +182,7 @@ async fn serve(client: kube::Client, state: ConsoleState, now: jiff::Timestamp) 
         public_key_pem: String::new(),
         kube_config: support::config().await,
         llm: None,
+        oidc: None,
         clock: Some(now),
         client,
     });

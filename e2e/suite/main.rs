@@ -57,7 +57,25 @@ fn both_replicas_ready_one_leads_and_a_standby_takes_over_without_duplicate_pass
             if holder == standby {
                 Ok(())
             } else {
-                Err(format!("holder {holder:?}"))
+                // Everything that tells a slow takeover from a stuck one.
+                let lease =
+                    get_json(&["lease", "-n", RELEASE_NS, "release-passport-controller"])["spec"]
+                        .to_string();
+                let pods: Vec<String> = operator_pods()
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} {} deleting={} ready={}",
+                            p["metadata"]["name"].as_str().unwrap_or("?"),
+                            p["status"]["phase"].as_str().unwrap_or("?"),
+                            p["metadata"]["deletionTimestamp"].is_string(),
+                            p["status"]["containerStatuses"][0]["ready"]
+                        )
+                    })
+                    .collect();
+                Err(format!(
+                    "holder {holder:?}; deleted leader {leader}, standby {standby}; lease {lease}; pods {pods:?}"
+                ))
             }
         },
     );

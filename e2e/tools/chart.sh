@@ -82,12 +82,27 @@ grep -q -- '--registry-credentials-secret=registry-push' "$work/attach.yaml" \
 grep -q -- '--console-llm-key-file=/console-llm/api-key' "$work/llm.yaml" \
   && grep -q 'secretName: llm-key' "$work/llm.yaml" \
   || die "the language-model variant lacks its flags or its Secret volume"
+# OpenID Connect sign-in: the flags, the client secret and the CA mounted.
+"$helm" template rp-chart "$chart" --namespace rp-chart-test --set console.url=https://rp.example.com \
+  --set console.oidc.issuer=https://login.example.com/realms/acme --set console.oidc.clientSecret.name=console-oidc \
+  --set console.oidc.caConfigMap.name=corp-ca >"$work/oidc.yaml"
+for want in '--console-oidc-issuer=https://login.example.com/realms/acme' '--console-url=https://rp.example.com' \
+  '--console-oidc-scope=groups' '--console-oidc-client-secret-file=/console-oidc-secret/client-secret' \
+  '--console-oidc-ca-file=/console-oidc-ca/ca.crt' 'secretName: console-oidc' 'name: corp-ca'; do
+  grep -q -- "$want" "$work/oidc.yaml" || die "console.oidc: the rendered Deployment lacks $want"
+done
+if "$helm" template rp-chart "$chart" --set console.oidc.issuer=https://login.example.com >/dev/null 2>&1; then
+  die "console.oidc.issuer without console.url is accepted"
+fi
+if "$helm" template rp-chart "$chart" --set console.url=https://rp.example.com --set console.oidc.issuer=http://login.example.com >/dev/null 2>&1; then
+  die "a plain-http console.oidc.issuer is accepted"
+fi
 if "$helm" template rp-chart "$chart" --set console.llm.endpoint=https://llm.example.com/v1 >/dev/null 2>&1; then
   die "console.llm.endpoint without console.llm.model is accepted"
 fi
 "$kubeconform" -strict -summary -skip Certificate,Issuer,ServiceMonitor \
   -schema-location "$work/schemas/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
-  "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" "$work/webhook-helm.yaml" "$work/attach.yaml" "$work/llm.yaml" \
+  "$work/rendered.yaml" "$work/webhook-secret.yaml" "$work/webhook-cert-manager.yaml" "$work/webhook-helm.yaml" "$work/attach.yaml" "$work/llm.yaml" "$work/oidc.yaml" \
   examples/*.yaml examples/argocd/manifests/*.yaml config/rbac/*.yaml config/admission/*.yaml >&2
 
 say "4. chart RBAC equals config/rbac/operator.yaml and config/rbac/personas.yaml"

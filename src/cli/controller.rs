@@ -121,6 +121,26 @@ pub struct ControllerArgs {
     /// File holding the API key for --console-llm-endpoint (a mounted Secret); sent as a bearer token, masked everywhere.
     #[arg(long, value_name = "FILE", requires = "console_llm_endpoint")]
     pub console_llm_key_file: Option<PathBuf>,
+    /// Offer sign-in with this OpenID Connect provider (authorization code with PKCE) beside
+    /// the token form, e.g. https://login.example.com/realms/acme. The apiserver must trust
+    /// the same issuer for --console-oidc-client-id as audience (structured authentication
+    /// configuration): it reviews every ID token. Needs --console-url (the redirect URI is
+    /// <console-url>/console/oidc/callback).
+    #[arg(long, value_name = "URL", requires_all = ["console_addr", "console_url"])]
+    pub console_oidc_issuer: Option<String>,
+    /// OpenID Connect client id of the console; also the audience the apiserver accepts.
+    #[arg(long, value_name = "ID", default_value = "release-passport-console")]
+    pub console_oidc_client_id: String,
+    /// File holding the client secret, for a confidential client (a mounted Secret); sent as
+    /// HTTP Basic to the token endpoint and masked everywhere. Without it: a public client.
+    #[arg(long, value_name = "FILE", requires = "console_oidc_issuer")]
+    pub console_oidc_client_secret_file: Option<PathBuf>,
+    /// PEM file of the CAs that sign the provider's certificate, trusted beside the system's.
+    #[arg(long, value_name = "FILE", requires = "console_oidc_issuer")]
+    pub console_oidc_ca_file: Option<PathBuf>,
+    /// Scopes asked of the provider besides `openid` (space- or comma-separated; repeatable).
+    #[arg(long = "console-oidc-scope", value_name = "SCOPE", default_values_t = ["email".to_string(), "groups".to_string()])]
+    pub console_oidc_scopes: Vec<String>,
     /// How long, in seconds, a language-model summary may take before it is shown as unavailable.
     #[arg(long, default_value_t = 20)]
     pub console_llm_timeout_seconds: u64,
@@ -269,6 +289,17 @@ async fn run_async(args: &ControllerArgs) -> anyhow::Result<()> {
                     model: args.console_llm_model.clone().unwrap_or_default(),
                     key_file: args.console_llm_key_file.clone(),
                     timeout: Duration::from_secs(args.console_llm_timeout_seconds.clamp(1, 120)),
+                }
+            }),
+            oidc: args.console_oidc_issuer.as_ref().map(|issuer| {
+                crate::console::oidc::OidcConfig {
+                    issuer: issuer.clone(),
+                    client_id: args.console_oidc_client_id.clone(),
+                    client_secret_file: args.console_oidc_client_secret_file.clone(),
+                    ca_file: args.console_oidc_ca_file.clone(),
+                    scopes: args.console_oidc_scopes.clone(),
+                    console_url: args.console_url.clone().unwrap_or_default(),
+                    timeout: Duration::from_secs(args.connector_timeout_seconds.clamp(1, 60)),
                 }
             }),
         }),

@@ -21,6 +21,12 @@ impl Credential {
     pub fn new(token: &str) -> Self {
         Self(token.trim().to_string())
     }
+
+    /// The token itself, for the one place that must send it on: the
+    /// `id_token_hint` of an OpenID Connect logout.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Credential {

@@ -29,6 +29,9 @@ pub const GROUP: &str = "releasepassport.io";
 pub const SESSION_COOKIE: &str = "rp_session";
 /// Name of the cookie that protects the login form against cross-site posts.
 pub const LOGIN_COOKIE: &str = "rp_login";
+/// Name of the cookie that binds an OpenID Connect sign-in to the browser
+/// that started it (its `state`).
+pub const OIDC_COOKIE: &str = "rp_oidc";
 
 /// How long an access answer is reused within a session.
 const ACCESS_TTL: Duration = Duration::from_secs(30);
@@ -67,6 +70,9 @@ pub struct Session {
     pub credential: Option<super::acting::Credential>,
     /// Token the forms must echo.
     pub csrf: String,
+    /// Signed in through the OpenID Connect provider ([`super::oidc`]):
+    /// logout ends the provider's session too.
+    pub via_oidc: bool,
     expires: Instant,
     access: Mutex<HashMap<AccessKey, (bool, Instant)>>,
 }
@@ -81,6 +87,7 @@ impl Session {
             user,
             credential,
             csrf: random_token()?,
+            via_oidc: false,
             expires: Instant::now() + ttl,
             access: Mutex::new(HashMap::new()),
         })
@@ -182,16 +189,20 @@ impl Auth {
     }
 
     /// Starts a session for a reviewed user and the token they signed in
-    /// with; returns its id.
+    /// with (`via_oidc`: an ID token from the console's OpenID Connect
+    /// sign-in); returns its id.
     pub fn start(
         &self,
         user: User,
-        credential: super::acting::Credential,
         token: &str,
+        via_oidc: bool,
     ) -> Result<(String, Arc<Session>), AuthError> {
         let id = random_token()?;
         let ttl = session_ttl(self.ttl, token, jiff::Timestamp::now());
-        let session = Arc::new(Session::new(user, Some(credential), ttl)?);
+        let credential = super::acting::Credential::new(token);
+        let mut session = Session::new(user, Some(credential), ttl)?;
+        session.via_oidc = via_oidc;
+        let session = Arc::new(session);
         if let Ok(mut map) = self.sessions.lock() {
             map.retain(|_, s| s.expires > Instant::now());
             if map.len() >= SESSION_LIMIT {
@@ -385,6 +396,13 @@ pub fn set_cookie(name: &str, value: &str, max_age: Duration) -> String {
         "{name}={value}; Path=/console; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
         max_age.as_secs()
     )
+}
+
+/// A `Set-Cookie` value for a cookie that must come back on the identity
+/// provider's redirect to the console, a cross-site navigation that
+/// `SameSite=Strict` cookies do not follow.
+pub fn set_lax_cookie(name: &str, value: &str, max_age: Duration) -> String {
+    set_cookie(name, value, max_age).replace("SameSite=Strict", "SameSite=Lax")
 }
 
 /// A `Set-Cookie` value that removes a cookie.

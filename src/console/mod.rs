@@ -6,13 +6,15 @@
 //! JavaScript only adds conveniences.
 //!
 //! Every request is authenticated (session cookie from a TokenReviewed
-//! bearer token, or an `Authorization: Bearer` header) and every page asks
+//! bearer token, pasted or from the organisation's OpenID Connect provider
+//! ([`oidc`]), or an `Authorization: Bearer` header) and every page asks
 //! the apiserver whether the user may read what it shows (see [`auth`]).
 
 pub mod acting;
 pub mod auth;
 pub mod detection;
 pub mod llm;
+pub mod oidc;
 mod routes;
 pub mod simulate;
 pub mod state;
@@ -46,6 +48,9 @@ pub struct ConsoleConfig {
     pub cert_dir: Option<PathBuf>,
     /// The optional language-model summary beside investigations; `None`: off, nothing calls out.
     pub llm: Option<llm::LlmConfig>,
+    /// Sign-in with the organisation's OpenID Connect provider, beside the
+    /// token form; `None`: tokens only.
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 /// What every console request shares.
@@ -62,6 +67,8 @@ pub struct Console {
     pub kube_config: kube::Config,
     /// Summarises investigations when the operator configured a model endpoint.
     pub llm: Option<llm::Summarizer>,
+    /// The OpenID Connect sign-in, when configured.
+    pub oidc: Option<oidc::Oidc>,
     /// A fixed "now" for reproducible pages (the screenshots); `None`: the clock.
     pub clock: Option<jiff::Timestamp>,
     /// The operator's own client: records accepted actions as Events.
@@ -117,6 +124,12 @@ pub async fn start(
         connectors.clone(),
     )));
     let llm = config.llm.as_ref().map(llm::Summarizer::new).transpose()?;
+    let oidc = config
+        .oidc
+        .clone()
+        .map(oidc::Oidc::new)
+        .transpose()
+        .context("console OpenID Connect sign-in")?;
     let console = Arc::new(Console {
         state: state.clone(),
         auth: auth::Auth::new(client.clone(), config.session_ttl),
@@ -125,6 +138,7 @@ pub async fn start(
         public_key_pem,
         kube_config,
         llm,
+        oidc,
         clock: None,
         client,
     });

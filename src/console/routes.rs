@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Console;
-use super::auth::{self, LOGIN_COOKIE, SESSION_COOKIE, Session};
+use super::auth::{self, LOGIN_COOKIE, OIDC_COOKIE, SESSION_COOKIE, Session};
 use super::simulate;
 use super::views::gates::{GatePage, SimulatorResult};
 use super::views::layout::{self, Nav, Viewer};
@@ -35,6 +35,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/", get(overview_page))
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
+        .route("/console/oidc/login", get(oidc_login))
+        .route(super::oidc::CALLBACK_PATH, get(oidc_callback))
         .route("/console/passports", get(passport_list))
         .route("/console/passports/{ns}/{name}", get(passport_page))
         .route(
@@ -198,19 +200,21 @@ struct LoginQuery {
     logged_out: Option<String>,
 }
 
-async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+async fn login_page(State(console): Shared, Query(q): Query<LoginQuery>) -> Response {
     login_form(
+        &console,
         None,
         q.logged_out.is_some().then_some("You are signed out."),
     )
 }
 
-fn login_form(error: Option<&str>, notice: Option<&str>) -> Response {
+fn login_form(console: &Console, error: Option<&str>, notice: Option<&str>) -> Response {
     let nonce = match auth::random_token() {
         Ok(n) => n,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     };
-    let mut r = html_response(settings::login(error, &nonce, notice));
+    let provider = console.oidc.as_ref().map(|o| o.issuer_host());
+    let mut r = html_response(settings::login(error, &nonce, notice, provider));
     if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(
         LOGIN_COOKIE,
         &nonce,
@@ -237,28 +241,124 @@ async fn login(
 ) -> Response {
     let expected = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !auth::same_secret(expected, &form.nonce) {
-        return login_form(Some("The sign-in form expired; please try again."), None);
+        return login_form(
+            &console,
+            Some("The sign-in form expired; please try again."),
+            None,
+        );
     }
-    match console.auth.review(&form.token).await {
-        Ok(user) => {
-            tracing::info!(user = %user.name, "console: signed in");
-            let credential = super::acting::Credential::new(&form.token);
-            let (id, _) = match console.auth.start(user, credential, &form.token) {
-                Ok(started) => started,
-                Err(e) => return login_form(Some(&e.to_string()), None),
-            };
+    match sign_in(&console, &form.token, false).await {
+        Ok(cookies) => {
             let mut r = Redirect::to("/console").into_response();
-            for c in [
-                auth::set_cookie(SESSION_COOKIE, &id, console.auth.ttl()),
-                auth::clear_cookie(LOGIN_COOKIE),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&c) {
-                    r.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
+            append_cookies(&mut r, cookies);
             r
         }
-        Err(e) => login_form(Some(&e.to_string()), None),
+        Err(e) => login_form(&console, Some(&e), None),
+    }
+}
+
+/// Reviews a token and starts a session with it; returns the cookies that
+/// carry the session (and clear the sign-in's own).
+async fn sign_in(console: &Console, token: &str, via_oidc: bool) -> Result<[String; 3], String> {
+    let user = console
+        .auth
+        .review(token)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(user = %user.name, oidc = via_oidc, "console: signed in");
+    let (id, _) = console
+        .auth
+        .start(user, token, via_oidc)
+        .map_err(|e| e.to_string())?;
+    Ok([
+        auth::set_cookie(SESSION_COOKIE, &id, console.auth.ttl()),
+        auth::clear_cookie(LOGIN_COOKIE),
+        auth::clear_cookie(OIDC_COOKIE),
+    ])
+}
+
+fn append_cookies(r: &mut Response, cookies: impl IntoIterator<Item = String>) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// A page that moves the browser on to `url` by itself (a same-document
+/// navigation rather than a redirect: the session cookie is SameSite=Strict
+/// and would not follow a redirect chain that began at the identity
+/// provider, and the console's `form-action 'self'` would stop a logout
+/// form's redirect to the provider).
+fn continue_to(title: &str, message: &str, url: &str) -> Response {
+    let body = html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content={ "0;url=" (url) };
+                title { (title) " · Release Passport" }
+                link rel="stylesheet" href="/console/static/console.css";
+            }
+            body { main #main { div.login.panel {
+                h1 { (title) }
+                p #continue-message { (message) }
+                p { a #continue href=(url) { "Continue" } }
+            } } }
+        }
+    };
+    html_response(body)
+}
+
+// ---- sign-in with the OpenID Connect provider -----------------------------
+
+async fn oidc_login(State(console): Shared) -> Response {
+    let Some(oidc) = &console.oidc else {
+        return not_found("OpenID Connect sign-in");
+    };
+    match oidc.begin().await {
+        Ok(begun) => {
+            let mut r = Redirect::to(&begun.url).into_response();
+            append_cookies(
+                &mut r,
+                [auth::set_lax_cookie(
+                    OIDC_COOKIE,
+                    &begun.state,
+                    std::time::Duration::from_secs(600),
+                )],
+            );
+            r
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "console: OpenID Connect sign-in could not start");
+            login_form(&console, Some(&e.to_string()), None)
+        }
+    }
+}
+
+async fn oidc_callback(
+    State(console): Shared,
+    headers: HeaderMap,
+    Query(cb): Query<super::oidc::Callback>,
+) -> Response {
+    let Some(oidc) = &console.oidc else {
+        return not_found("OpenID Connect sign-in");
+    };
+    let browser_state = auth::cookie(&headers, OIDC_COOKIE).unwrap_or_default();
+    let id_token = match oidc.finish(&cb, browser_state).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "console: OpenID Connect sign-in failed");
+            return login_form(&console, Some(&e.to_string()), None);
+        }
+    };
+    match sign_in(&console, &id_token, true).await {
+        Ok(cookies) => {
+            let mut r = continue_to("Signed in", "You are signed in.", "/console");
+            append_cookies(&mut r, cookies);
+            r
+        }
+        Err(e) => login_form(&console, Some(&e), None),
     }
 }
 
@@ -286,10 +386,20 @@ async fn logout(
     }
     console.auth.end(id);
     tracing::info!(user = %s.user.name, "console: signed out");
-    let mut r = Redirect::to("/console/login?logged_out=1").into_response();
-    if let Ok(v) = HeaderValue::from_str(&auth::clear_cookie(SESSION_COOKIE)) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
+    // Signed in at the provider: end its session too.
+    let provider_logout = match (&console.oidc, &s.credential) {
+        (Some(oidc), Some(token)) if s.via_oidc => oidc.logout_url(token.expose()).await,
+        _ => None,
+    };
+    let mut r = match provider_logout {
+        Some(url) => continue_to(
+            "Signing out",
+            "You are signed out of the console; your identity provider ends its session next.",
+            &url,
+        ),
+        None => Redirect::to(super::oidc::LOGGED_OUT_PATH).into_response(),
+    };
+    append_cookies(&mut r, [auth::clear_cookie(SESSION_COOKIE)]);
     r
 }
 
@@ -762,9 +872,12 @@ async fn audit_page(
 async fn settings_page(State(console): Shared, headers: HeaderMap) -> PageResult {
     let s = session(&console, &headers).await?;
     let ns = visible(&console, &s, &["connectorscopes"]).await;
-    let mut connectors: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut connectors: BTreeMap<&'static str, settings::Credentials> = BTreeMap::new();
     for scope in console.state.scopes_in(&ns) {
-        *connectors.entry(scope.spec.connector.as_str()).or_default() += 1;
+        connectors
+            .entry(scope.spec.connector.as_str())
+            .or_default()
+            .count(scope.status.as_ref().and_then(|st| st.health));
     }
     let keys = console.state.keys();
     let trusted = keys.key_ids();
@@ -774,6 +887,7 @@ async fn settings_page(State(console): Shared, headers: HeaderMap) -> PageResult
         &s,
         html! {
             (settings::render(&console.settings, &trusted, &connectors))
+            (settings::sign_in(console.oidc.as_ref().map(|o| o.describe())))
             (settings::language_model(console.llm.as_ref().map(|l| l.describe())))
         },
     ))

@@ -24,19 +24,37 @@ pub use super::support::browser::Driver;
 
 /// Starts chromedriver and a headless Chromium session that downloads into `downloads`.
 pub async fn browser(downloads: &Path) -> (Driver, Browser) {
+    browser_with(downloads, &[]).await
+}
+
+/// [`browser`] with more Chromium switches (e.g. `--ignore-certificate-errors`
+/// for a provider whose certificate the local cluster's CA signed).
+pub async fn browser_with(downloads: &Path, switches: &[&str]) -> (Driver, Browser) {
     let chromium = super::support::browser::find_binary("chromium");
     let (driver, port) = super::support::browser::driver().await;
     let profile = downloads.join("profile");
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ]
+    .iter()
+    .chain(switches)
+    .map(|s| s.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
             "binary": chromium,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ],
+            "args": args,
             "prefs": {
                 "download.default_directory": downloads,
                 "download.prompt_for_download": false,
@@ -103,6 +121,21 @@ pub async fn page_with(b: &Browser, url: &str, needle: &str) -> String {
         source.contains(needle).then_some(source)
     })
     .await
+}
+
+/// Waits until the console at `base` serves its sign-in page.
+pub async fn serving(http: &reqwest::Client, base: &str) {
+    ctl::eventually(LIMIT, "the console to serve", || {
+        let (http, url) = (http.clone(), format!("{base}/console/login"));
+        async move {
+            http.get(&url)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        }
+    })
+    .await;
 }
 
 pub fn form(pairs: &[(&str, &str)]) -> String {

@@ -5,6 +5,7 @@
 //! fake one. The one-node cluster has a suite of its own (`e2e/suite/`).
 #![allow(dead_code)]
 
+pub mod approval_gate;
 pub mod browser;
 pub mod controller;
 pub mod identities;
@@ -31,6 +32,18 @@ pub struct ClusterEnv {
     pub kubectl: PathBuf,
     pub server: String,
     pub kube_version: String,
+    /// The OpenID Connect issuer the apiserver trusts, and the certificate,
+    /// key and CA its server is to use (`e2e/cluster.sh`'s oidc()).
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+    #[serde(default)]
+    pub oidc_port: Option<u16>,
+    #[serde(default)]
+    pub oidc_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub oidc_key: Option<PathBuf>,
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 fn repo_root() -> &'static Path {
