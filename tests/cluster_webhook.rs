@@ -268,17 +268,26 @@ async fn cluster_shadow_admits_with_a_warning_printed_by_kubectl() {
 async fn replace_passport(client: &Client, ns: &str, original: &Passport, spec: PassportSpec) {
     let api: Api<Passport> = Api::namespaced(client.clone(), ns);
     let name = original.metadata.name.clone().expect("name");
-    api.delete(&name, &DeleteParams::default())
-        .await
-        .expect("delete passport");
     let mut forged = Passport::new(&name, spec);
     forged.metadata.labels = original.metadata.labels.clone();
     forged.metadata.owner_references = original.metadata.owner_references.clone();
-    eventually(WAIT, "the forged passport stored", || {
-        let (api, forged) = (api.clone(), forged.clone());
-        async move { api.create(&PostParams::default(), &forged).await.ok() }
-    })
-    .await;
+    // The controller may issue its passport again under the same name
+    // between the delete and the create (409): delete again and retry.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        let deleted = match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => "deleted".to_string(),
+            Err(kube::Error::Api(s)) if s.code == 404 => "absent".to_string(),
+            Err(e) => format!("delete failed: {e}"),
+        };
+        match api.create(&PostParams::default(), &forged).await {
+            Ok(_) => return,
+            Err(e) => last = format!("{deleted}, then create failed: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the forged passport {ns}/{name} was never stored; last error: {last}");
 }
 
 #[tokio::test]
