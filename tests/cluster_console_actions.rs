@@ -188,6 +188,7 @@ async fn cluster_console_approves_as_the_signed_in_person() {
     decided(&client, &ns, Decision::RequireApproval).await;
     let gate_url = format!("{base}/console/gates/{ns}/{GATE}");
     let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");

@@ -229,7 +229,12 @@ async fn cluster_console_signs_in_through_the_oidc_provider_and_out_at_both_ends
         ],
     );
     decided(&client, &ns, Decision::RequireApproval).await;
-    let http = reqwest::Client::new();
+    // Bounded: the console accepts connections before its caches are
+    // ready and answers only then; a retry must not wait on one request.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
     browser::serving(&http, &console).await;
 
     // A callback that this browser did not start is refused.
